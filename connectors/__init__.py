@@ -1,0 +1,1 @@
+"""The outside world behind small interfaces: calendar sources and switchboards."""

@@ -1,0 +1,1 @@
+"""Calendar sources: each turns one user's calendar into normalised ``CalendarEvent``s."""

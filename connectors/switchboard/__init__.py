@@ -1,0 +1,1 @@
+"""Switchboards: the interface, the HTTP adapter and the built-in simulator."""
