@@ -66,7 +66,7 @@ class CalendarSource(Protocol):
 def classify_organizer(
     organizer: str | None, owner_email: str, org_domains: tuple[str, ...]
 ) -> OrganizerKind:
-    """Self when the organizer is the owner (or absent), internal on an org domain, else external."""
+    """Self for the owner (or no organizer), internal on an org domain, else external."""
     if not organizer:
         return OrganizerKind.SELF
     address = organizer.strip().lower().removeprefix("mailto:")

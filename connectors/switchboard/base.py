@@ -72,7 +72,7 @@ class Switchboard(Protocol):
     def publish_referral(
         self, user_id: str, referral: PublishedReferral, idempotency_key: str
     ) -> None:
-        """Create or replace the referral with ``referral.id`` (information only; no phone change)."""
+        """Create or replace the referral ``referral.id`` (information only, no phone change)."""
         ...
 
     def withdraw_referral(self, user_id: str, referral_id: str, idempotency_key: str) -> None: ...
