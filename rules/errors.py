@@ -50,7 +50,15 @@ class ConfigError(ValidationError):
 
 
 class InvalidActionError(CalrefError):
-    """A phone action is not valid for the user (unknown profile, undialable number)."""
+    """A phone action is not valid for the user (unknown profile, undialable number).
+
+    ``why`` is a short reason fit for ``Refused.why`` (e.g. ``premium-rate number``);
+    it defaults to the whole message.
+    """
+
+    def __init__(self, message: str, why: str | None = None) -> None:
+        self.why = why if why is not None else message
+        super().__init__(message)
 
 
 class CalendarError(CalrefError):
