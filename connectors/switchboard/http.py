@@ -1,0 +1,227 @@
+"""``HttpSwitchboard``: the ``Switchboard`` protocol over the JSON/HTTP gateway contract.
+
+Talks to any gateway that implements ``docs/switchboard-api.yaml`` (the
+simulator included) with one pooled, thread-safe ``httpx.Client``. Failures
+become ``SwitchboardError``s from ``connectors.switchboard.errors``: timeouts,
+connection errors, 429 and 5xx are transient (retry with backoff, honouring
+``retry_after``); other 4xx are permanent. Messages name the call and the
+gateway's own error message, never the token.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from connectors.secrets import Secret
+from rules.errors import CalrefError, SwitchboardError
+from rules.model import PhoneAction
+
+from .base import PhoneState, PublishedReferral, SwitchboardUser
+from .errors import SwitchboardUnavailable, error_for_status
+from .wire import (
+    WireError,
+    format_time,
+    phone_from_json,
+    referrals_of_user_json,
+    user_from_json,
+)
+
+T = TypeVar("T")
+
+
+class HttpSwitchboard:
+    """A switchboard gateway at ``url`` (e.g. ``http://127.0.0.1:8700``), bearer ``token``."""
+
+    def __init__(
+        self,
+        url: str,
+        token: Secret | None,
+        *,
+        client_name: str = "calref",
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parsed = httpx.URL(url) if "://" in url else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise CalrefError(
+                f"switchboard url {url!r}: expected http://HOST[:PORT] or https://..."
+            )
+        headers = {"Accept": "application/json", "User-Agent": f"{client_name} (calref)"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.reveal()}"
+        self._token = token
+        self.url = url.rstrip("/")
+        self.client_name = client_name
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpSwitchboard({self.url!r}, client_name={self.client_name!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpSwitchboard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the Switchboard protocol ----------------------------------------------------
+
+    def list_users(self) -> list[SwitchboardUser]:
+        path = "/api/users"
+        body = self._call("GET", path)
+        items = body.get("users") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise self._malformed("GET", path, "users: expected a list")
+        return self._decode("GET", path, lambda: [user_from_json(u, "users[]") for u in items])
+
+    def get_user(self, user_id: str) -> SwitchboardUser:
+        path = f"/api/users/{_seg(user_id)}"
+        body = self._call("GET", path)
+        return self._decode("GET", path, lambda: user_from_json(body, "user"))
+
+    def list_referrals(self, user_id: str) -> list[PublishedReferral]:
+        """The referrals the gateway shows on ``user_id`` (for reconciling drift)."""
+        path = f"/api/users/{_seg(user_id)}"
+        body = self._call("GET", path)
+        return self._decode("GET", path, lambda: referrals_of_user_json(body, "user"))
+
+    def publish_referral(
+        self, user_id: str, referral: PublishedReferral, idempotency_key: str
+    ) -> None:
+        path = f"/api/users/{_seg(user_id)}/referrals/{_seg(referral.id)}"
+        try:
+            payload = {
+                "reason": referral.reason,
+                "message": referral.message,
+                "start": format_time(referral.start),
+                "end": format_time(referral.end),
+                "start_action": referral.start_action.to_json(),
+                "end_action": referral.end_action.to_json(),
+                "client": self.client_name,
+            }
+        except ValueError as err:
+            raise SwitchboardError(f"PUT {path}: {err}", transient=False) from None
+        self._call("PUT", path, json_body=payload, key=idempotency_key)
+
+    def withdraw_referral(self, user_id: str, referral_id: str, idempotency_key: str) -> None:
+        path = f"/api/users/{_seg(user_id)}/referrals/{_seg(referral_id)}"
+        self._call("DELETE", path, key=idempotency_key, params={"client": self.client_name})
+
+    def apply_action(self, user_id: str, action: PhoneAction, idempotency_key: str) -> PhoneState:
+        path = f"/api/users/{_seg(user_id)}/actions"
+        payload = {"action": action.to_json(), "client": self.client_name}
+        body = self._call("POST", path, json_body=payload, key=idempotency_key)
+        return self._decode("POST", path, lambda: phone_from_json(body, "phone"))
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        call = f"switchboard {method} {path}"
+        headers = {}
+        if key is not None:
+            if not key:
+                raise SwitchboardError(f"{call}: empty idempotency key", transient=False)
+            headers["Idempotency-Key"] = key
+        try:
+            response = self._http.request(
+                method, path, json=json_body, headers=headers, params=params
+            )
+        except httpx.TimeoutException as err:
+            raise SwitchboardUnavailable(
+                f"{call}: timed out after {self.timeout:g}s ({type(err).__name__})", code="timeout"
+            ) from None
+        except httpx.TransportError as err:
+            raise SwitchboardUnavailable(
+                f"{call}: cannot reach {self.url}: {self._clean(str(err)) or type(err).__name__}",
+                code="unreachable",
+            ) from None
+        if response.status_code >= 400:
+            raise self._error(call, response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._malformed(method, path, "the answer is not JSON") from None
+
+    def _error(self, call: str, response: httpx.Response) -> SwitchboardError:
+        code, message = None, ""
+        try:
+            body = response.json()
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict):
+                code = str(error["code"]) if isinstance(error.get("code"), str) else None
+                message = str(error["message"]) if isinstance(error.get("message"), str) else ""
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            message = response.text[:200].strip()
+        status = response.status_code
+        text = f"{call}: HTTP {status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {self._clean(message)}"
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return error_for_status(status, text, code=code, retry_after=retry_after)
+
+    def _malformed(self, method: str, path: str, problem: str) -> SwitchboardError:
+        return SwitchboardError(
+            f"switchboard {method} {path}: unexpected answer: {problem}", transient=False
+        )
+
+    def _decode(self, method: str, path: str, decode: Callable[[], T]) -> T:
+        try:
+            return decode()
+        except WireError as err:
+            raise self._malformed(method, path, str(err)) from None
+
+    def _clean(self, text: str) -> str:
+        """``text`` with the token blanked out, should a gateway ever echo it."""
+        if self._token is not None and self._token.reveal():
+            text = text.replace(self._token.reveal(), "***")
+        return text
+
+
+def _seg(value: str) -> str:
+    """One URL path segment; ``/`` in a referral id is allowed by the contract."""
+    return quote(value, safe="")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
