@@ -42,12 +42,15 @@ class SyncResult:
     ``full``: ``events`` is everything in the window and replaces what the
     caller knew from this source. Otherwise ``events`` are upserts by
     ``CalendarEvent.key`` and ``removed`` are keys that no longer exist.
+    ``warnings`` are entries the source skipped (e.g. one broken event in an
+    ICS file), one readable line each, for the caller to report.
     """
 
     events: list[CalendarEvent]
     full: bool
     state: str | None = None
     removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class CalendarSource(Protocol):
