@@ -1,0 +1,146 @@
+"""The ``calref`` command line.
+
+Every command reports expected problems (a bad config, rule file or calendar)
+as a one-line-per-problem message on stderr and a non-zero exit code; never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from rules.errors import CalrefError, ValidationError
+from rules.rulefile import default_rules_text, load_rules
+
+app = typer.Typer(
+    name="calref",
+    help="Keeps a switchboard's referrals in step with people's calendars.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+rules_app = typer.Typer(help="Show and check rule files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The calref config file (YAML).", dir_okay=False)
+]
+
+
+def reports_errors(func: F) -> F:
+    """Turn a CalrefError into its message on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CalrefError as err:
+            heading = "invalid" if isinstance(err, ValidationError) else "error"
+            typer.echo(
+                f"calref: {heading}:\n{err}" if "\n" in str(err) else f"calref: {err}", err=True
+            )
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@rules_app.command("default")
+def rules_default() -> None:
+    """Print the built-in default rules (a starting point for your own rule file)."""
+    typer.echo(default_rules_text(), nl=False)
+
+
+@rules_app.command("check")
+@reports_errors
+def rules_check(file: Annotated[Path, typer.Argument(help="The rule file to check.")]) -> None:
+    """Exit 0 if FILE is a valid rule file; otherwise print every problem and exit 2."""
+    ruleset = load_rules(file)
+    typer.echo(f"{file}: ok ({len(ruleset.rules)} rules)")
+
+
+@app.command()
+@reports_errors
+def preview(
+    config: ConfigOption,
+    from_: Annotated[
+        str, typer.Option("--from", help="Start: a date (local midnight) or date-time.")
+    ],
+    to: Annotated[str, typer.Option("--to", help="End (exclusive): a date or date-time.")],
+    user: Annotated[
+        str | None, typer.Option(help="The user's id; all users when left out.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show the referrals and phone actions the calendars give, without changing anything."""
+    from sync.config import load_config
+    from sync.preview import parse_moment, preview_json, preview_table, preview_user
+
+    cfg = load_config(config)
+    start = parse_moment(from_, cfg.timezone, option="--from")
+    end = parse_moment(to, cfg.timezone, option="--to")
+    users = [cfg.user(user)] if user else cfg.users
+    previews = [preview_user(cfg, u, start, end) for u in users]
+    if as_json:
+        docs = [preview_json(p) for p in previews]
+        typer.echo(json.dumps(docs[0] if user else docs, indent=2, ensure_ascii=False))
+    else:
+        typer.echo("\n\n".join(preview_table(p) for p in previews))
+    errors = [e for p in previews for e in p.errors]
+    for error in errors:
+        typer.echo(f"calref: calendar error: {error}", err=True)
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def explain(
+    config: ConfigOption,
+    user: Annotated[str, typer.Option(help="The user's id.")],
+    event: Annotated[str, typer.Option(help="The event's UID.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Search from (default: 30 days ago).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Search to (default: 90 days ahead).")
+    ] = None,
+) -> None:
+    """Say which rule matched each occurrence of an event, and why earlier rules did not."""
+    from sync.clock import SystemClock
+    from sync.config import load_config
+    from sync.preview import explain_text, parse_moment
+
+    cfg = load_config(config)
+    now = SystemClock().now()
+    start = (
+        parse_moment(from_, cfg.timezone, option="--from") if from_ else now - timedelta(days=30)
+    )
+    end = parse_moment(to, cfg.timezone, option="--to") if to else now + timedelta(days=90)
+    typer.echo(explain_text(cfg, cfg.user(user), event, start, end))
+
+
+@app.command()
+@reports_errors
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the example organisation is written.")
+    ] = Path("demo-run"),
+) -> None:
+    """Run the example organisation on embedded defaults."""
+    from sync.demo import run_demo
+
+    run_demo(directory)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

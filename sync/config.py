@@ -1,0 +1,303 @@
+"""The configuration file: users, profiles, calendars, rules and where things run.
+
+YAML, validated with pydantic; every problem is reported at once with the
+file, line and column (``ConfigError``). Paths inside the file are relative to
+the file's folder. Secrets are never in the file: blocks name an environment
+variable (``*_env``) or a file (``*_file``) instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.calendars.base import CalendarSource, Mailbox
+from rules.actions import ForwardPolicy, InvalidActionError, normalize_number
+from rules.errors import ConfigError, Problem
+from rules.evaluate import EvaluationContext
+from rules.model import Profile, User
+from rules.rulefile import RuleSet, default_rules, load_rules
+from rules.yamlfile import load_yaml, problems_from_pydantic
+
+CALENDAR_KINDS = ("ics", "graph", "ews", "google", "caldav")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProfileConfig(_Strict):
+    id: str = Field(min_length=1)
+    name: str
+    number: str | None = None
+    tags: list[str] = []
+
+
+class UserConfig(_Strict):
+    id: str = Field(min_length=1)
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    extension: str = Field(pattern=r"^\d{1,8}$")
+    profiles: list[ProfileConfig] = []
+    calendars: list[dict[str, Any]] = []
+
+
+class OrganizationConfig(_Strict):
+    domains: list[str] = []
+
+
+class ForwardingConfig(_Strict):
+    trunk_prefix: str = Field(default="0", pattern=r"^\d{0,3}$")
+    country_code: str = Field(default="46", pattern=r"^\d{1,3}$")
+    international_prefix: str = Field(default="00", pattern=r"^\d{1,3}$")
+    allow_international: bool = False
+    denied_prefixes: list[str] = ["0900", "0939", "0944", "099"]
+    allowed_prefixes: list[str] = []
+
+
+class SwitchboardConfig(_Strict):
+    kind: Literal["simulator", "http"] = "simulator"
+    url: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
+    client_name: str = "calref"
+    timeout_seconds: float = 10.0
+    concurrency: int = Field(default=16, ge=1, le=512)
+
+
+class SyncConfig(_Strict):
+    poll_seconds: float = Field(default=60, gt=0)
+    horizon_days: int = Field(default=14, ge=1, le=366)
+
+
+class ConfigFile(_Strict):
+    timezone: str = "Europe/Stockholm"
+    organization: OrganizationConfig = OrganizationConfig()
+    rules: str | None = None
+    forwarding: ForwardingConfig = ForwardingConfig()
+    store: str = "sqlite:///calref.db"
+    switchboard: SwitchboardConfig = SwitchboardConfig()
+    sync: SyncConfig = SyncConfig()
+    connections: dict[str, dict[str, Any]] = {}
+    users: list[UserConfig] = []
+
+
+@dataclass
+class AppConfig:
+    """A loaded, validated configuration with the domain objects built from it."""
+
+    path: Path
+    file: ConfigFile
+    timezone: ZoneInfo
+    users: list[User]
+    rules: RuleSet
+    policy: ForwardPolicy
+    _connections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def org_domains(self) -> tuple[str, ...]:
+        return tuple(d.lower() for d in self.file.organization.domains)
+
+    def user(self, user_id: str) -> User:
+        for user in self.users:
+            if user.id == user_id:
+                return user
+        known = ", ".join(u.id for u in self.users) or "none"
+        raise ConfigError([Problem(str(self.path), None, None, f"no user '{user_id}' ({known})")])
+
+    def evaluation_context(self) -> EvaluationContext:
+        return EvaluationContext(timezone=self.timezone, policy=self.policy, rules=self.rules)
+
+    def mailbox(self, user: User) -> Mailbox:
+        return Mailbox(user.id, user.email, self.org_domains, self.file.timezone)
+
+    def calendar_entries(self, user_id: str) -> list[dict[str, Any]]:
+        return next(u.calendars for u in self.file.users if u.id == user_id)
+
+    def connection(self, kind: str, model: type[BaseModel]) -> Any:
+        """The validated connection block for ``kind``, built once and shared by its sources."""
+        if kind not in self._connections:
+            self._connections[kind] = model.model_validate(self.file.connections[kind])
+        return self._connections[kind]
+
+    def sources(self, user_id: str) -> list[CalendarSource]:
+        """Build the user's calendar sources (connections are only contacted on sync)."""
+        user = self.user(user_id)
+        mailbox = self.mailbox(user)
+        return [
+            _SOURCE_BUILDERS[entry["kind"]](self, entry, mailbox)
+            for entry in self.calendar_entries(user_id)
+        ]
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate the config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([Problem(name, None, None, f"cannot read: {err.strerror}")]) from None
+    doc = load_yaml(text, name)
+    try:
+        file = ConfigFile.model_validate(doc.data if doc.data is not None else {})
+    except pydantic.ValidationError as err:
+        raise ConfigError(problems_from_pydantic(err, doc, name)) from None
+    problems: list[Problem] = []
+
+    def problem(where: tuple[str | int, ...], message: str) -> None:
+        line, column = doc.locate(where)
+        problems.append(Problem(name, line, column, message))
+
+    try:
+        tz = ZoneInfo(file.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problem(("timezone",), f"unknown time zone '{file.timezone}'")
+        tz = ZoneInfo("UTC")
+    policy = ForwardPolicy(
+        trunk_prefix=file.forwarding.trunk_prefix,
+        country_code=file.forwarding.country_code,
+        international_prefix=file.forwarding.international_prefix,
+        allow_international=file.forwarding.allow_international,
+        denied_prefixes=tuple(file.forwarding.denied_prefixes),
+        allowed_prefixes=tuple(file.forwarding.allowed_prefixes),
+    )
+    users = _build_users(file, policy, problem)
+    if file.switchboard.kind == "http" and not file.switchboard.url:
+        problem(("switchboard",), "a switchboard of kind http needs a url")
+    if problems:
+        raise ConfigError(problems)
+    rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
+    return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
+
+
+def _build_users(
+    file: ConfigFile,
+    policy: ForwardPolicy,
+    problem: Callable[[tuple[str | int, ...], str], None],
+) -> list[User]:
+    users: list[User] = []
+    seen: set[str] = set()
+    for i, uc in enumerate(file.users):
+        where: tuple[str | int, ...] = ("users", i)
+        if uc.id in seen:
+            problem((*where, "id"), f"user id '{uc.id}' is used twice")
+        seen.add(uc.id)
+        profile_ids: set[str] = set()
+        tags: set[str] = set()
+        for j, pc in enumerate(uc.profiles):
+            if pc.id in profile_ids:
+                problem((*where, "profiles", j, "id"), f"profile id '{pc.id}' is used twice")
+            profile_ids.add(pc.id)
+            for tag in pc.tags:
+                if tag.lower() in tags:
+                    problem((*where, "profiles", j, "tags"), f"tag '{tag}' names two profiles")
+                tags.add(tag.lower())
+            if pc.number is not None:
+                try:
+                    normalize_number(pc.number, policy)
+                except InvalidActionError as err:
+                    problem((*where, "profiles", j, "number"), str(err))
+        for k, entry in enumerate(uc.calendars):
+            _check_calendar_entry(file, entry, (*where, "calendars", k), problem)
+        profiles = tuple(
+            Profile(id=p.id, name=p.name, number=p.number, tags=tuple(t.lower() for t in p.tags))
+            for p in uc.profiles
+        )
+        users.append(User(uc.id, uc.name, uc.email, uc.extension, profiles))
+    return users
+
+
+@dataclass(frozen=True)
+class _Connector:
+    """Where a calendar kind's connection block, calendar entry and factory live."""
+
+    module: str
+    connection: str
+    calendar: str
+
+
+_CONNECTORS = {
+    "graph": _Connector("connectors.calendars.graph", "GraphConnection", "GraphCalendar"),
+    "ews": _Connector("connectors.calendars.ews", "EwsConnection", "EwsCalendar"),
+    "google": _Connector("connectors.calendars.google", "GoogleConnection", "GoogleCalendar"),
+    "caldav": _Connector(
+        "connectors.calendars.caldav_source", "CalDAVConnection", "CalDAVCalendar"
+    ),
+}
+
+
+def _connector_models(kind: str) -> tuple[Any, type[BaseModel], type[BaseModel]]:
+    spec = _CONNECTORS[kind]
+    module = importlib.import_module(spec.module)
+    return module, getattr(module, spec.connection), getattr(module, spec.calendar)
+
+
+def _check_calendar_entry(
+    file: ConfigFile,
+    entry: dict[str, Any],
+    where: tuple[str | int, ...],
+    problem: Callable[[tuple[str | int, ...], str], None],
+) -> None:
+    """Validate one calendar entry, and its kind's connection block, where they stand."""
+    kind = entry.get("kind")
+    if kind not in CALENDAR_KINDS:
+        problem(
+            (*where, "kind"),
+            f"unknown calendar kind {kind!r} (expected one of {', '.join(CALENDAR_KINDS)})",
+        )
+        return
+    if kind == "ics":
+        if ("path" in entry) == ("url" in entry):
+            problem(where, "an ics calendar needs exactly one of 'path' or 'url'")
+        return
+    if kind not in file.connections:
+        problem(
+            (*where, "kind"), f"calendar kind '{kind}' needs a 'connections: {{{kind}: ...}}' block"
+        )
+        return
+    _, connection_model, calendar_model = _connector_models(kind)
+    for model, data, place in (
+        (connection_model, file.connections[kind], ("connections", kind)),
+        (calendar_model, entry, where),
+    ):
+        try:
+            model.model_validate(data)
+        except pydantic.ValidationError as err:
+            for detail in err.errors():
+                loc = tuple(detail["loc"])
+                field = ".".join(str(part) for part in loc)
+                problem((*place, *loc), f"{field}: {detail['msg']}" if field else detail["msg"])
+
+
+def _ics_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
+    from connectors.calendars.ics import build_ics_source
+
+    return build_ics_source(entry, mailbox, app.base_dir)
+
+
+def _connector_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
+    kind = entry["kind"]
+    module, connection_model, calendar_model = _connector_models(kind)
+    connection = app.connection(kind, connection_model)
+    source: CalendarSource = module.build_source(
+        connection, calendar_model.model_validate(entry), mailbox
+    )
+    return source
+
+
+_SOURCE_BUILDERS: dict[str, Callable[[AppConfig, dict[str, Any], Mailbox], CalendarSource]] = {
+    "ics": _ics_source,
+    **{kind: _connector_source for kind in _CONNECTORS},
+}
