@@ -1,0 +1,322 @@
+"""The executor: carries out due phone actions and publishes referrals, safely and in order.
+
+Per user, due actions run one after another in time order (an end before a
+start at the same instant); users run in parallel up to ``concurrency``
+switchboard calls. Every action is "set the phone to X", never a toggle.
+
+Crash safety: an action is marked ``sending`` (with its idempotency key) in the
+store before the switchboard call and ``done`` after. A ``sending`` action found
+later (after a crash) is re-sent with the same key, so the switchboard replays
+its first answer instead of applying it again.
+
+Catch-up is state-based (see docs/service.md): a start whose referral still runs
+is applied late; a start or change whose referral already ended is ``missed``;
+an end is applied now unless its start was missed or cancelled; an end does not
+overwrite a manual change made after our last action for the referral (``kept``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
+from rules.errors import CalrefError, SwitchboardError
+from rules.model import PhoneAction
+from sync.clock import Clock
+from sync.store import Store
+from sync.store import records as rec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for transient switchboard errors."""
+
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=5)
+    max_attempts: int = 10
+    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
+
+    def delay(
+        self, attempt: int, rng: random.Random, retry_after: float | None = None
+    ) -> timedelta:
+        """How long to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        raw = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempt - 1))
+        seconds = raw * (1 - self.jitter * rng.random())
+        if retry_after is not None:
+            seconds = max(seconds, retry_after)
+        return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """What happened to one planned action (for the CLI, the demo and tests).
+
+    ``outcome``: ``sent``, ``noop`` (action none, nothing to send), ``missed``,
+    ``kept`` (a manual change was left alone), ``retry`` or ``failed``.
+    """
+
+    user: str
+    at: datetime
+    due_at: datetime
+    moment: str
+    action: PhoneAction
+    outcome: str
+    detail: str
+    referral_id: str
+    idempotency_key: str
+    phone: PhoneState | None = None
+
+    @property
+    def late_by(self) -> timedelta:
+        return max(self.at - self.due_at, timedelta(0))
+
+
+ActionListener = Callable[[ActionEvent], None]
+
+
+class Executor:
+    """Carries out what the store says is due; call ``run_due`` whenever the process wakes."""
+
+    def __init__(
+        self,
+        store: Store,
+        switchboard: Switchboard,
+        clock: Clock,
+        *,
+        concurrency: int = 16,
+        retry: RetryPolicy | None = None,
+        late_after: timedelta = timedelta(seconds=60),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.switchboard = switchboard
+        self.clock = clock
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy()
+        self.late_after = late_after
+        self.rng = rng or random.Random()
+        self.listeners: list[ActionListener] = []
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def run_due(self) -> list[ActionEvent]:
+        """Publish pending referral changes, then carry out every due action."""
+        self.publish_pending()
+        users = self.store.users_with_due_work(self.clock.now())
+        if not users:
+            return []
+        if self.concurrency <= 1 or len(users) == 1:
+            results = [self._run_user(u) for u in users]
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(self.concurrency, len(users)), thread_name_prefix="calref-exec"
+            ) as pool:
+                results = list(pool.map(self._run_user, users))
+        return [event for events in results for event in events]
+
+    # -- referrals ---------------------------------------------------------------------------
+
+    def publish_pending(self) -> None:
+        """Publish, update or withdraw referrals whose switchboard copy differs from the plan."""
+        now = self.clock.now()
+        for ref in self.store.unpublished_referrals(now):
+            if ref.active:
+                key = f"publish:{ref.id}:{ref.content_hash}:{ref.plan_version}"
+                outcome, new_hash = "published", ref.content_hash
+            else:
+                key = f"withdraw:{ref.id}:{ref.published_hash}:{ref.plan_version}"
+                outcome, new_hash = "withdrawn", None
+            try:
+                if ref.active:
+                    published = PublishedReferral(
+                        id=ref.id,
+                        reason=ref.reason,
+                        message=ref.message,
+                        start=ref.start,
+                        end=ref.end,
+                        start_action=ref.start_action,
+                        end_action=ref.end_action,
+                    )
+                    self.switchboard.publish_referral(ref.user_id, published, key)
+                else:
+                    self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
+            except Exception as err:
+                transient = not isinstance(err, CalrefError) or (
+                    isinstance(err, SwitchboardError) and err.transient
+                )
+                attempts = ref.publish_attempts + 1
+                permanent = not transient or attempts >= self.retry.max_attempts
+                retry_at = None if permanent else now + self._delay(attempts, err)
+                log.warning("referral %s for %s: %s failed: %s", ref.id, ref.user_id, outcome, err)
+                self.store.finish_publication(
+                    ref.id,
+                    now,
+                    published_hash=ref.published_hash,
+                    outcome="failed" if permanent else "retry",
+                    key=key,
+                    error=str(err),
+                    retry_at=retry_at,
+                    permanent=permanent,
+                )
+                continue
+            log.info("referral %s for %s %s", ref.id, ref.user_id, outcome)
+            self.store.finish_publication(
+                ref.id,
+                now,
+                published_hash=new_hash,
+                outcome=outcome,
+                key=key,
+                detail=f"{ref.reason}: {ref.start.isoformat()} - {ref.end.isoformat()}",
+            )
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _run_user(self, user_id: str) -> list[ActionEvent]:
+        events: list[ActionEvent] = []
+        now = self.clock.now()
+        for row in self.store.live_actions(user_id, now):
+            if row.status == rec.PENDING and row.next_attempt_at and row.next_attempt_at > now:
+                break  # waiting to retry: later actions of this user wait for it (time order)
+            event = self._carry_out(row, now)
+            events.append(event)
+            self._notify(event)
+            if event.outcome == "retry":
+                break
+        return events
+
+    def _carry_out(self, row: rec.StoredAction, now: datetime) -> ActionEvent:
+        if row.status == rec.SENDING:
+            return self._send(row, now, "re-sent after an interruption, same idempotency key")
+        if not row.action.changes_phone:
+            return self._finish(row, now, rec.DONE, "noop", "action none: nothing to send")
+        if row.moment != "end":
+            if row.referral_end <= now:
+                return self._finish(
+                    row, now, rec.MISSED, "missed", "its referral ended before it could run"
+                )
+            late = now - row.due_at
+            note = f"late by {_span(late)} (catch-up)" if late > self.late_after else ""
+            return self._send(row, now, note)
+        siblings = self.store.referral_actions(row.referral_id, row.generation)
+        start = next((s for s in siblings if s.moment == "start"), None)
+        if start is not None and start.status in (rec.MISSED, rec.CANCELLED, rec.SKIPPED):
+            return self._finish(row, now, rec.MISSED, "missed", f"its start was {start.status}")
+        ours = [s for s in siblings if s.status == rec.DONE and s.result_version is not None]
+        if ours:
+            last = max(ours, key=lambda s: (s.done_at or s.due_at, s.id))
+            try:
+                phone = self.switchboard.get_user(row.user_id).phone
+            except Exception as err:
+                return self._failed_call(row, now, err)
+            self.store.save_phone_state(row.user_id, phone, now)
+            if phone.version != last.result_version and phone.changed_by != last.result_changed_by:
+                detail = (
+                    f"phone changed by {phone.changed_by or 'someone else'} after our "
+                    f"{last.moment} action (version {last.result_version} -> {phone.version})"
+                )
+                return self._finish(row, now, rec.KEPT, "kept", detail, phone=phone)
+        late = now - row.due_at
+        note = f"late by {_span(late)} (catch-up)" if late > self.late_after else ""
+        return self._send(row, now, note)
+
+    def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent:
+        row = self.store.mark_sending(row.id, now)
+        try:
+            state = self.switchboard.apply_action(row.user_id, row.action, row.idempotency_key)
+        except Exception as err:
+            return self._failed_call(row, now, err)
+        log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
+        return self._finish(row, now, rec.DONE, "sent", note, phone=state)
+
+    def _failed_call(self, row: rec.StoredAction, now: datetime, err: Exception) -> ActionEvent:
+        if not isinstance(err, CalrefError):
+            log.exception("user %s: unexpected error from the switchboard", row.user_id)
+        transient = not isinstance(err, SwitchboardError) or err.transient
+        attempts = max(row.attempts, 1)
+        if transient and attempts < self.retry.max_attempts:
+            retry_at = now + self._delay(attempts, err)
+            log.warning(
+                "user %s: %s failed (attempt %d), retry at %s: %s",
+                row.user_id,
+                row.action,
+                attempts,
+                retry_at.isoformat(),
+                err,
+            )
+            return self._finish(
+                row,
+                now,
+                rec.PENDING,
+                "retry",
+                f"attempt {attempts}: {err}",
+                error=str(err),
+                retry_at=retry_at,
+            )
+        log.error("user %s: %s failed for good: %s", row.user_id, row.action, err)
+        why = "transient error, attempts exhausted" if transient else "permanent error"
+        return self._finish(row, now, rec.FAILED, "failed", f"{why}: {err}", error=str(err))
+
+    def _delay(self, attempts: int, err: Exception) -> timedelta:
+        retry_after = getattr(err, "retry_after", None)
+        return self.retry.delay(
+            attempts, self.rng, retry_after if isinstance(retry_after, int | float) else None
+        )
+
+    def _finish(
+        self,
+        row: rec.StoredAction,
+        now: datetime,
+        status: str,
+        outcome: str,
+        detail: str,
+        *,
+        phone: PhoneState | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> ActionEvent:
+        # a kept end records the observed phone, but not as "our result"
+        stored = self.store.finish_action(
+            row.id,
+            now,
+            status=status,
+            outcome=outcome,
+            detail=detail,
+            state=phone if status == rec.DONE else None,
+            error=error,
+            retry_at=retry_at,
+        )
+        return ActionEvent(
+            user=row.user_id,
+            at=now,
+            due_at=row.due_at,
+            moment=row.moment,
+            action=row.action,
+            outcome=outcome,
+            detail=detail,
+            referral_id=row.referral_id,
+            idempotency_key=stored.idempotency_key,
+            phone=phone,
+        )
+
+    def _notify(self, event: ActionEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("action listener failed")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -1,0 +1,279 @@
+"""Re-planning: compare a user's new plan with the stored one and say what must change.
+
+This is a pure function of (new plan, stored referrals, stored actions, now): no
+I/O. ``Store.apply_diff`` writes the result in one transaction.
+
+Identity. A referral's id is derived from the user and its first event key, so
+a re-plan of the same meeting keeps the id and the switchboard entry is replaced,
+not duplicated. An action's identity is ``<referral id>#g<generation>/<moment>``;
+the generation only changes when a referral that already started is moved wholly
+into the future (the running one ends now, a new one starts later) or comes back
+after being withdrawn. The idempotency key is the identity plus a revision that
+increases whenever the action is re-armed with different content.
+
+Rules (see docs/service.md):
+- new action: added (``pending``), or ``skipped`` when its referral already ended;
+- pending action with a new time or action: rescheduled (revision + 1);
+- action gone from the plan: cancelled, except the end action of a referral that
+  has started: that one is due now (cancelled or shortened while running);
+- a start already carried out whose action changed while the referral still
+  runs, or an end already carried out whose referral was extended: re-armed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from connectors.calendars.base import SyncWindow
+from rules.model import Plan, PlannedAction, Referral
+from sync.store.records import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    KEPT,
+    MISSED,
+    PENDING,
+    SENDING,
+    SKIPPED,
+    StoredAction,
+    StoredReferral,
+)
+
+#: statuses of a start action meaning "the referral's phone control has begun"
+STARTED_STATUSES = frozenset({DONE, SENDING, FAILED})
+
+
+@dataclass(frozen=True)
+class ReferralUpsert:
+    """A referral the plan wants, with its stable id and generation."""
+
+    id: str
+    generation: int
+    referral: Referral
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class NewAction:
+    """An action to insert."""
+
+    identity: str
+    referral_id: str
+    generation: int
+    moment: str
+    ordinal: int
+    planned: PlannedAction
+    referral_end: datetime
+    status: str = PENDING
+
+
+@dataclass(frozen=True)
+class ActionUpdate:
+    """A change to a stored action; ``rearm`` sets it pending again with revision + 1."""
+
+    id: int
+    planned: PlannedAction
+    referral_end: datetime
+    rearm: bool
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class ReferralWithdrawal:
+    """A stored referral the plan no longer has; ``expired`` ones ended before the window."""
+
+    id: str
+    expired: bool
+
+
+@dataclass
+class PlanDiff:
+    """Everything a re-plan changes for one user."""
+
+    user: str
+    upserts: list[ReferralUpsert] = field(default_factory=list)
+    withdrawals: list[ReferralWithdrawal] = field(default_factory=list)
+    new_actions: list[NewAction] = field(default_factory=list)
+    updates: list[ActionUpdate] = field(default_factory=list)
+    cancels: list[int] = field(default_factory=list)
+    end_now: list[int] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.withdrawals or self.new_actions or self.cancels or self.end_now) and all(
+            not u.rearm for u in self.updates
+        )
+
+
+def referral_id(user: str, referral: Referral) -> str:
+    """The stable switchboard id of a referral: from the user and its first event key."""
+    anchor = referral.events[0] if referral.events else referral.start.isoformat()
+    digest = hashlib.sha256(f"{user}\x00{anchor}".encode()).hexdigest()[:20]
+    return f"calref-{digest}"
+
+
+def referral_hash(referral: Referral) -> str:
+    """A digest of everything published about a referral (a change means re-publish)."""
+    parts = [
+        referral.start.isoformat(),
+        referral.end.isoformat(),
+        referral.reason,
+        referral.message,
+        str(referral.start_action),
+        str(referral.end_action),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def action_identity(rid: str, generation: int, moment: str, ordinal: int) -> str:
+    suffix = moment if moment != "change" else f"change{ordinal}"
+    return f"{rid}#g{generation}/{suffix}"
+
+
+def _group_actions(plan: Plan) -> dict[int, list[PlannedAction]]:
+    """Planned actions per referral index (matched by referral start, else by containment)."""
+    groups: dict[int, list[PlannedAction]] = {i: [] for i in range(len(plan.referrals))}
+    by_start = {r.start: i for i, r in enumerate(plan.referrals)}
+    for action in plan.actions:
+        index = by_start.get(action.referral_start)
+        if index is None:
+            index = next(
+                (i for i, r in enumerate(plan.referrals) if r.start <= action.at <= r.end), None
+            )
+        if index is not None:
+            groups[index].append(action)
+    return groups
+
+
+def _desired(
+    rid: str, gen: int, actions: list[PlannedAction]
+) -> dict[str, tuple[int, PlannedAction]]:
+    out: dict[str, tuple[int, PlannedAction]] = {}
+    changes = sorted((a for a in actions if a.moment == "change"), key=lambda a: a.at)
+    for action in actions:
+        ordinal = changes.index(action) if action.moment == "change" else 0
+        out[action_identity(rid, gen, action.moment, ordinal)] = (ordinal, action)
+    return out
+
+
+def _needs_rearm(row: StoredAction, new: PlannedAction, end: datetime, now: datetime) -> bool:
+    if row.status in (CANCELLED, SKIPPED):
+        return end > now
+    if row.status in (PENDING, FAILED):
+        return row.action != new.action or row.due_at != new.at
+    if row.status == SENDING:
+        return False  # in flight (or a crash leftover): finish it first, re-plan later
+    # DONE, KEPT, MISSED: carried out (or deliberately not) already
+    if row.moment == "end":
+        return new.at > now and row.due_at != new.at
+    if end <= now:
+        return False
+    if row.status == MISSED:
+        return True
+    return row.status == DONE and row.action != new.action
+
+
+def diff_plan(
+    plan: Plan,
+    stored_referrals: list[StoredReferral],
+    stored_actions: list[StoredAction],
+    now: datetime,
+    window: SyncWindow,
+) -> PlanDiff:
+    """What must change so the store holds ``plan`` (see the module docstring for the rules)."""
+    diff = PlanDiff(user=plan.user)
+    stored = {r.id: r for r in stored_referrals}
+    rows: dict[tuple[str, int], list[StoredAction]] = {}
+    for row in stored_actions:
+        rows.setdefault((row.referral_id, row.generation), []).append(row)
+
+    groups = _group_actions(plan)
+    seen: set[str] = set()
+    for index, referral in sorted(enumerate(plan.referrals), key=lambda p: p[1].start):
+        rid = referral_id(plan.user, referral)
+        n = 2
+        while rid in seen:
+            rid, n = f"{referral_id(plan.user, referral)}-{n}", n + 1
+        seen.add(rid)
+        old = stored.get(rid)
+        gen = 0 if old is None else old.generation + (0 if old.active else 1)
+        if old is not None and old.active:
+            current = rows.get((rid, gen), [])
+            start_row = next((r for r in current if r.moment == "start"), None)
+            if (
+                start_row is not None
+                and start_row.status in STARTED_STATUSES
+                and referral.start > now
+            ):
+                _end_running(current, diff)
+                gen += 1
+        desired = _desired(rid, gen, groups[index])
+        existing: dict[str, StoredAction | None] = {r.identity: r for r in rows.get((rid, gen), [])}
+        reopened = False
+        for identity, (ordinal, planned) in desired.items():
+            match = existing.pop(identity, None)
+            if match is None:
+                status = PENDING if referral.end > now else SKIPPED
+                diff.new_actions.append(
+                    NewAction(
+                        identity, rid, gen, planned.moment, ordinal, planned, referral.end, status
+                    )
+                )
+                continue
+            rearm = _needs_rearm(match, planned, referral.end, now)
+            if rearm and match.moment == "end" and match.status in (DONE, KEPT, MISSED):
+                reopened = True  # the referral was extended after its end was handled
+            if rearm or match.due_at != planned.at or match.referral_end != referral.end:
+                diff.updates.append(
+                    ActionUpdate(match.id, planned, referral.end, rearm, planned.at)
+                )
+        if reopened:
+            _rearm_start(diff, rows.get((rid, gen), []), desired, referral.end)
+        started = any(
+            r.moment == "start" and r.status in STARTED_STATUSES for r in rows.get((rid, gen), [])
+        )
+        for row in (r for r in existing.values() if r is not None):
+            if row.status in (PENDING, FAILED):
+                if row.moment == "end" and started:
+                    diff.end_now.append(row.id)
+                else:
+                    diff.cancels.append(row.id)
+        diff.upserts.append(ReferralUpsert(rid, gen, referral, referral_hash(referral)))
+
+    for old in stored_referrals:
+        if not old.active or old.id in seen:
+            continue
+        expired = old.end <= window.start
+        diff.withdrawals.append(ReferralWithdrawal(old.id, expired))
+        if not expired:
+            _end_running(rows.get((old.id, old.generation), []), diff)
+    return diff
+
+
+def _rearm_start(
+    diff: PlanDiff,
+    rows: list[StoredAction],
+    desired: dict[str, tuple[int, PlannedAction]],
+    end: datetime,
+) -> None:
+    """Re-apply a start already carried out, because its referral runs again."""
+    start_row = next((r for r in rows if r.moment == "start" and r.status == DONE), None)
+    if start_row is None or start_row.identity not in desired:
+        return
+    planned = desired[start_row.identity][1]
+    diff.updates[:] = [u for u in diff.updates if u.id != start_row.id]
+    diff.updates.append(ActionUpdate(start_row.id, planned, end, True, planned.at))
+
+
+def _end_running(rows: list[StoredAction], diff: PlanDiff) -> None:
+    """Withdraw a referral's live actions: its end runs now if it started, else all cancel."""
+    started = any(r.moment == "start" and r.status in STARTED_STATUSES for r in rows)
+    for row in rows:
+        if row.status not in (PENDING, FAILED):
+            continue
+        if row.moment == "end" and started:
+            diff.end_now.append(row.id)
+        else:
+            diff.cancels.append(row.id)

@@ -1,0 +1,355 @@
+"""The service object: polls calendars, re-plans, and has the executor carry out the plan.
+
+Tests and the accelerated demo drive it directly and deterministically
+(``start``, ``poll_sources``, ``execute_due``, ``tick``, ``run_virtual``);
+production wraps it in ``sync.scheduler.ServiceScheduler``, whose timers only
+wake the process: the store's plan is the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from connectors.calendars.base import CalendarSource, SyncWindow
+from connectors.switchboard.base import Switchboard
+from rules.errors import (
+    CalendarError,
+    CalrefError,
+    ConfigError,
+    Problem,
+    SyncStateExpired,
+    ThrottledError,
+)
+from rules.model import CalendarEvent, Plan, User
+from sync.clock import Clock, VirtualClock, as_utc
+from sync.executor import ActionEvent, ActionListener, Executor, RetryPolicy
+from sync.planning import PlanDiff, diff_plan
+from sync.store import Store
+
+log = logging.getLogger(__name__)
+
+Planner = Callable[[User, list[CalendarEvent], SyncWindow], Plan]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Tunables of the service (the lead's config maps onto these)."""
+
+    horizon: timedelta = timedelta(days=14)
+    lookback: timedelta = timedelta(days=1)
+    poll_interval: timedelta = timedelta(seconds=60)
+    source_intervals: Mapping[str, timedelta] = field(default_factory=dict)
+    tick_interval: timedelta = timedelta(seconds=30)
+    replan_interval: timedelta = timedelta(minutes=15)
+    concurrency: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    source_backoff_base: timedelta = timedelta(seconds=30)
+    source_backoff_cap: timedelta = timedelta(hours=1)
+    late_after: timedelta = timedelta(seconds=60)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for name in (
+            "horizon",
+            "poll_interval",
+            "tick_interval",
+            "replan_interval",
+            "source_backoff_base",
+            "source_backoff_cap",
+        ):
+            if getattr(self, name) <= timedelta(0):
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lookback < timedelta(0):
+            problems.append(f"lookback must not be negative, got {self.lookback}")
+        for source, interval in self.source_intervals.items():
+            if interval <= timedelta(0):
+                problems.append(f"source_intervals[{source}] must be positive, got {interval}")
+        if self.concurrency < 1:
+            problems.append(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.retry.max_attempts < 1:
+            problems.append(f"retry.max_attempts must be at least 1, got {self.retry.max_attempts}")
+        if problems:
+            raise ConfigError([Problem("service settings", None, None, p) for p in problems])
+
+    def interval_for(self, source_id: str) -> timedelta:
+        return self.source_intervals.get(source_id, self.poll_interval)
+
+
+class Service:
+    """One calref process: the store, the switchboard, each user's calendar sources."""
+
+    def __init__(
+        self,
+        store: Store,
+        switchboard: Switchboard,
+        sources: Mapping[str, Sequence[CalendarSource]],
+        users: Sequence[User],
+        planner: Planner,
+        clock: Clock,
+        settings: ServiceSettings | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.switchboard = switchboard
+        self.users = {u.id: u for u in users}
+        unknown = sorted(set(sources) - set(self.users))
+        if unknown:
+            raise ConfigError(
+                [
+                    Problem("sources", None, None, f"calendar sources for unknown user {u!r}")
+                    for u in unknown
+                ]
+            )
+        self.sources: dict[str, tuple[str, CalendarSource]] = {}
+        for user_id, user_sources in sources.items():
+            for source in user_sources:
+                if source.id in self.sources:
+                    raise ConfigError(
+                        [Problem("sources", None, None, f"source id {source.id!r} is used twice")]
+                    )
+                self.sources[source.id] = (user_id, source)
+        self.planner = planner
+        self.clock = clock
+        self.settings = settings or ServiceSettings()
+        self.rng = rng or random.Random()
+        self.executor = Executor(
+            store,
+            switchboard,
+            clock,
+            concurrency=self.settings.concurrency,
+            retry=self.settings.retry,
+            late_after=self.settings.late_after,
+            rng=self.rng,
+        )
+        self._change_listeners: list[Callable[[], None]] = []
+        self._exec_lock = threading.Lock()
+        self._plan_lock = threading.Lock()
+        self.started = False
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def add_action_listener(self, listener: ActionListener) -> None:
+        """Call ``listener`` for every action carried out (or missed, kept, failed)."""
+        self.executor.listeners.append(listener)
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after anything that may move the next wake-up (the scheduler)."""
+        self._change_listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._change_listeners):
+            listener()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> list[ActionEvent]:
+        """Migrate the store, register users and sources, read calendars, then catch up."""
+        self.store.migrate()
+        self.store.upsert_users(list(self.users.values()))
+        for source_id, (user_id, _source) in self.sources.items():
+            self.store.ensure_source(source_id, user_id)
+        self.started = True
+        self.poll_sources(force=True)
+        for user_id in self.users:
+            self.replan(user_id)
+        log.info("service started: %d users, %d sources", len(self.users), len(self.sources))
+        return self.execute_due()
+
+    def window(self, now: datetime | None = None) -> SyncWindow:
+        now = self.clock.now() if now is None else now
+        return SyncWindow(now - self.settings.lookback, now + self.settings.horizon)
+
+    # -- calendars ---------------------------------------------------------------------------
+
+    def poll_sources(self, *, force: bool = False) -> set[str]:
+        """Poll every source whose interval has passed (all with ``force``); re-plan changes."""
+        now = self.clock.now()
+        state = {s.id: s for s in self.store.sources()}
+        changed: set[str] = set()
+        for source_id, (user_id, _source) in self.sources.items():
+            known = state.get(source_id)
+            if known is not None and known.backoff_until and known.backoff_until > now:
+                continue
+            due = (
+                force
+                or known is None
+                or known.last_attempt is None
+                or known.last_attempt + self.settings.interval_for(source_id) <= now
+            )
+            if due and self._sync(source_id):
+                changed.add(user_id)
+        for user_id in sorted(changed):
+            self.replan(user_id)
+        if changed:
+            self._changed()
+        return changed
+
+    def poll_source(self, source_id: str) -> bool:
+        """Poll one source now (unless backing off) and re-plan its user if events changed."""
+        user_id, _source = self.sources[source_id]
+        now = self.clock.now()
+        known = next((s for s in self.store.sources() if s.id == source_id), None)
+        if known is not None and known.backoff_until and known.backoff_until > now:
+            return False
+        if not self._sync(source_id):
+            return False
+        self.replan(user_id)
+        self._changed()
+        return True
+
+    def _sync(self, source_id: str) -> bool:
+        user_id, source = self.sources[source_id]
+        now = self.clock.now()
+        window = self.window(now)
+        known = self.store.ensure_source(source_id, user_id)
+        try:
+            try:
+                result = source.sync(window, known.state)
+            except SyncStateExpired:
+                log.info("source %s: sync state expired, doing a full sync", source_id)
+                result = source.sync(window, None)
+        except Exception as err:
+            self._source_failed(source_id, user_id, err, known.failures + 1, now)
+            return False
+        return self.store.apply_sync(source_id, user_id, result, now)
+
+    def _source_failed(
+        self, source_id: str, user_id: str, err: Exception, failures: int, now: datetime
+    ) -> None:
+        if not isinstance(err, CalrefError):
+            log.exception("source %s: unexpected error", source_id)
+            message = f"{source_id}: unexpected {type(err).__name__}: {err}"
+        else:
+            message = str(err)
+        base = self.settings.source_backoff_base.total_seconds()
+        seconds = min(self.settings.source_backoff_cap.total_seconds(), base * 2 ** (failures - 1))
+        seconds *= 1 - 0.25 * self.rng.random()
+        if isinstance(err, ThrottledError) and err.retry_after is not None:
+            seconds = max(seconds, err.retry_after)
+        until = now + timedelta(seconds=seconds)
+        self.store.record_sync_failure(source_id, user_id, message, now, until)
+        kind = "throttled" if isinstance(err, ThrottledError) else "failed"
+        log.warning(
+            "source %s %s (failure %d), next try after %s: %s",
+            source_id,
+            kind,
+            failures,
+            until.isoformat(),
+            message,
+        )
+        if not isinstance(err, CalendarError):
+            self.store.audit(now, user_id, "source", "error", message)
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def replan(self, user_id: str) -> PlanDiff | None:
+        """Re-plan one user from their stored events and write the diff (None if it failed)."""
+        user = self.users[user_id]
+        with self._plan_lock:
+            now = self.clock.now()
+            window = self.window(now)
+            events = self.store.events_for_user(user_id)
+            try:
+                plan = self.planner(user, events, window)
+                _check_plan(plan, user_id)
+            except CalrefError as err:
+                log.error("user %s: planning failed, keeping the previous plan: %s", user_id, err)
+                self.store.audit(now, user_id, "plan", "error", str(err))
+                return None
+            referrals, actions = self.store.plan_state(user_id)
+            diff = diff_plan(plan, referrals, actions, now, window)
+            self.store.apply_diff(diff, now)
+            return diff
+
+    def replan_stale(self) -> list[str]:
+        """Re-plan users whose plan is older than ``replan_interval`` (the window moves on)."""
+        now = self.clock.now()
+        stale = []
+        for user_id in self.users:
+            planned = self.store.planned_at(user_id)
+            if planned is None or planned + self.settings.replan_interval <= now:
+                self.replan(user_id)
+                stale.append(user_id)
+        if stale:
+            self._changed()
+        return stale
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def execute_due(self) -> list[ActionEvent]:
+        """Carry out everything due now (publications first); never runs twice at once."""
+        with self._exec_lock:
+            events = self.executor.run_due()
+        self._changed()
+        return events
+
+    def tick(self) -> list[ActionEvent]:
+        """The reconcile tick: poll due sources, re-plan stale users, execute what is due."""
+        self.poll_sources()
+        self.replan_stale()
+        return self.execute_due()
+
+    def next_action_due(self) -> datetime | None:
+        """When the next planned action (or retry) is due; what the wake-up timer is set to."""
+        return self.store.next_due()
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest of: next action, next source poll, next re-plan."""
+        times = [t for t in (self.store.next_due(),) if t is not None]
+        state = {s.id: s for s in self.store.sources()}
+        for source_id in self.sources:
+            known = state.get(source_id)
+            if known is None or known.last_attempt is None:
+                return self.clock.now()
+            nxt = known.last_attempt + self.settings.interval_for(source_id)
+            if known.backoff_until is not None:
+                nxt = max(nxt, known.backoff_until)
+            times.append(nxt)
+        for user_id in self.users:
+            planned = self.store.planned_at(user_id)
+            times.append(
+                self.clock.now() if planned is None else planned + self.settings.replan_interval
+            )
+        return min(times) if times else None
+
+    def run_virtual(
+        self, until: datetime, step: timedelta = timedelta(minutes=1)
+    ) -> list[ActionEvent]:
+        """Accelerated time: jump the virtual clock from wake-up to wake-up up to ``until``.
+
+        Never jumps more than ``step`` at once, so polls happen at least that often.
+        """
+        if not isinstance(self.clock, VirtualClock):
+            raise CalrefError("run_virtual needs the service to run on a VirtualClock")
+        until = as_utc(until, "run_virtual until")
+        if not self.started:
+            self.start()
+        events: list[ActionEvent] = []
+        while True:
+            events.extend(self.tick())
+            now = self.clock.now()
+            if now >= until:
+                return events
+            wake = self.next_wakeup() or until
+            target = min(max(wake, now + timedelta(seconds=1)), now + step, until)
+            self.clock.set(target)
+
+
+def _check_plan(plan: Plan, user_id: str) -> None:
+    if plan.user != user_id:
+        raise CalrefError(f"planner returned a plan for {plan.user!r} when asked for {user_id!r}")
+    for action in plan.actions:
+        if action.at.tzinfo is None or action.at.utcoffset() is None:
+            raise CalrefError(f"planner: action for {user_id} has a naive time {action.at}")
+    for referral in plan.referrals:
+        if referral.end <= referral.start:
+            raise CalrefError(
+                f"planner: referral for {user_id} at {referral.start.isoformat()} "
+                "does not end after it starts"
+            )

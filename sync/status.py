@@ -1,0 +1,159 @@
+"""What ``calref status`` shows: per user, the current referral, the phone, what comes next,
+each calendar source's health and any actions that failed for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors.switchboard.base import PhoneState
+from rules.model import PhoneAction
+from sync.store import Store
+from sync.store import records as rec
+
+
+@dataclass(frozen=True)
+class ReferralInfo:
+    id: str
+    start: datetime
+    end: datetime
+    reason: str
+    message: str
+    start_action: PhoneAction
+    end_action: PhoneAction
+    published: bool
+    publish_error: str | None
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    due_at: datetime
+    moment: str
+    action: PhoneAction
+    status: str
+    attempts: int
+    last_error: str | None
+    referral_id: str
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: str
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failures: int
+    backoff_until: datetime | None
+
+
+@dataclass(frozen=True)
+class UserStatus:
+    user_id: str
+    name: str
+    current_referral: ReferralInfo | None
+    phone: PhoneState | None
+    phone_observed_at: datetime | None
+    next_action: ActionInfo | None
+    sources: tuple[SourceInfo, ...]
+    failed_actions: tuple[ActionInfo, ...]
+    failed_referrals: tuple[ReferralInfo, ...]
+
+
+def _action_info(a: rec.StoredAction) -> ActionInfo:
+    return ActionInfo(
+        a.due_at, a.moment, a.action, a.status, a.attempts, a.last_error, a.referral_id
+    )
+
+
+def _referral_info(r: rec.StoredReferral) -> ReferralInfo:
+    return ReferralInfo(
+        r.id,
+        r.start,
+        r.end,
+        r.reason,
+        r.message,
+        r.start_action,
+        r.end_action,
+        r.published_hash == r.content_hash,
+        r.publish_error,
+    )
+
+
+def status_report(store: Store, now: datetime) -> list[UserStatus]:
+    """The status of every active user at ``now``, from the store alone (no network)."""
+    sources = store.sources()
+    report: list[UserStatus] = []
+    for user in store.users():
+        referrals = [r for r in store.referrals(user.id) if r.active]
+        current = next((r for r in referrals if r.start <= now < r.end), None)
+        actions = store.actions(user.id)
+        live = [a for a in actions if a.status in rec.LIVE_STATUSES]
+        nxt = min(live, key=lambda a: (a.next_attempt_at or a.due_at, a.id), default=None)
+        failed = tuple(_action_info(a) for a in actions if a.status == rec.FAILED)
+        phone = store.phone_state(user.id)
+        report.append(
+            UserStatus(
+                user_id=user.id,
+                name=user.name,
+                current_referral=None if current is None else _referral_info(current),
+                phone=None if phone is None else phone[0],
+                phone_observed_at=None if phone is None else phone[1],
+                next_action=None if nxt is None else _action_info(nxt),
+                sources=tuple(
+                    SourceInfo(
+                        s.id,
+                        s.last_success,
+                        s.last_error,
+                        s.last_error_at,
+                        s.failures,
+                        s.backoff_until,
+                    )
+                    for s in sources
+                    if s.user_id == user.id
+                ),
+                failed_actions=failed,
+                failed_referrals=tuple(
+                    _referral_info(r) for r in store.referrals(user.id) if r.publish_error
+                ),
+            )
+        )
+    return report
+
+
+def format_status(report: list[UserStatus], now: datetime) -> str:
+    """A plain-text rendering of ``status_report`` (times in UTC)."""
+    lines: list[str] = []
+    for u in report:
+        lines.append(f"{u.name} ({u.user_id})")
+        if u.current_referral:
+            r = u.current_referral
+            lines.append(f"  referral: {r.reason} until {r.end:%Y-%m-%d %H:%M}Z ({r.message})")
+        else:
+            lines.append("  referral: none")
+        if u.phone:
+            p = u.phone
+            target = f" to {p.forward_number}" if p.forward_number else ""
+            lines.append(
+                f"  phone: {p.mode.value}{target}, profile {p.active_profile} "
+                f"(v{p.version}, by {p.changed_by or '?'})"
+            )
+        else:
+            lines.append("  phone: not seen yet")
+        if u.next_action:
+            a = u.next_action
+            lines.append(f"  next: {a.moment} {a.action} at {a.due_at:%Y-%m-%d %H:%M}Z")
+        for s in u.sources:
+            ok = f"{s.last_success:%Y-%m-%d %H:%M}Z" if s.last_success else "never"
+            line = f"  source {s.id}: last success {ok}"
+            if s.last_error:
+                line += f"; last error: {s.last_error}"
+            if s.backoff_until and s.backoff_until > now:
+                line += f"; backing off until {s.backoff_until:%H:%M:%S}Z"
+            lines.append(line)
+        for a in u.failed_actions:
+            lines.append(
+                f"  FAILED {a.moment} {a.action} due {a.due_at:%Y-%m-%d %H:%M}Z: {a.last_error}"
+            )
+        for r in u.failed_referrals:
+            lines.append(f"  FAILED to publish referral {r.id}: {r.publish_error}")
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""Alembic environment for the calref store, driven programmatically by ``sync.store.migrate``.
+
+The caller passes an open connection in ``config.attributes["connection"]``;
+as a fallback (for the ``alembic`` command line) ``sqlalchemy.url`` is used.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from sync.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
+    with engine.begin() as conn:
+        _run(conn)
