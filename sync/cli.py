@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -126,6 +127,89 @@ def explain(
     )
     end = parse_moment(to, cfg.timezone, option="--to") if to else now + timedelta(days=90)
     typer.echo(explain_text(cfg, cfg.user(user), event, start, end))
+
+
+@app.command()
+@reports_errors
+def run(
+    config: ConfigOption,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log one JSON object per line.")
+    ] = False,
+) -> None:
+    """Run the service in the foreground until SIGTERM or SIGINT."""
+    import signal
+    import threading
+
+    from sync.clock import SystemClock
+    from sync.config import load_config
+    from sync.logs import setup_logging
+    from sync.runtime import build_service
+    from sync.scheduler import ServiceScheduler
+
+    setup_logging(as_json=log_json)
+    log = logging.getLogger("calref")
+    cfg = load_config(config)
+    service = build_service(cfg, SystemClock())
+    service.add_action_listener(
+        lambda e: log.info(
+            "%s: %s %s at %s: %s %s",
+            e.user,
+            e.moment,
+            e.action,
+            e.at.isoformat(),
+            e.outcome,
+            e.detail,
+        )
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = ServiceScheduler(service)
+    scheduler.start()
+    log.info("calref running: %d users, store %s", len(cfg.users), cfg.file.store.split("@")[-1])
+    stop.wait()
+    log.info("stopping")
+    scheduler.shutdown(wait=True)
+    service.store.close()
+    log.info("stopped")
+
+
+@app.command()
+@reports_errors
+def status(config: ConfigOption) -> None:
+    """Show each user's current referral, phone state, next action and calendar health."""
+    from sync.clock import SystemClock
+    from sync.config import load_config
+    from sync.runtime import open_store
+    from sync.status import format_status, status_report
+
+    cfg = load_config(config)
+    store = open_store(cfg)
+    now = SystemClock().now()
+    typer.echo(format_status(status_report(store, now), now))
+    store.close()
+
+
+@app.command()
+@reports_errors
+def simulator(
+    config: ConfigOption,
+    port: Annotated[int, typer.Option(help="The port on 127.0.0.1 to serve on.")] = 8700,
+    host: Annotated[str, typer.Option(help="The address to serve on.")] = "127.0.0.1",
+    latency: Annotated[float, typer.Option(help="Seconds of latency added to each call.")] = 0.0,
+    token_env: Annotated[
+        str | None, typer.Option(help="Require this environment variable's bearer token.")
+    ] = None,
+) -> None:
+    """Serve the switchboard simulator's HTTP API, seeded with the config's users."""
+    from connectors.secrets import read_secret
+    from connectors.switchboard.simulator import serve
+    from sync.config import load_config
+
+    cfg = load_config(config)
+    token = read_secret(env=token_env, what="simulator token") if token_env else None
+    serve(cfg.users, host=host, port=port, latency=latency, token=token)
 
 
 @app.command()

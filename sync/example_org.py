@@ -1,7 +1,7 @@
-"""The example organisation: a config file and realistic calendars around a given week.
+"""The example organisation: a config file and realistic calendars around a given moment.
 
 ``make demo`` writes it to a folder and runs it. The calendars are generated
-(with icalendar) relative to the current week so the demo always shows
+(with icalendar) relative to the demo's start so the demo always shows
 something happening; they use the shapes real products export: Outlook's
 busy status and Windows time zone names, Google's X-WR-TIMEZONE, recurring
 series with exceptions, private and external events, and tags in subjects.
@@ -10,7 +10,7 @@ series with exceptions, private and external events, and tags in subjects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -71,69 +71,77 @@ class Meeting:
     partstat: str = "ACCEPTED"
     organizer: str | None = None
     private: bool = False
+    cancelled: bool = False
     rrule: dict[str, object] | None = None
     exdates: tuple[datetime, ...] = ()
 
 
-def _at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=TIMEZONE)
+def scenario(t0: datetime) -> dict[str, list[Meeting]]:
+    """The example calendars, placed relative to ``t0`` (the demo's start, local time).
 
-
-def week_meetings(monday: date) -> dict[str, list[Meeting]]:
-    """The example week's calendars, keyed by user id."""
-    d = [monday + timedelta(days=i) for i in range(5)]
+    Alice: a soft meeting, then a back-to-back one tagged ``#mobile``; a customer
+    visit tagged ``#fwd:`` (forwarded during it); a declined invitation; a
+    private appointment. Bob: a conference (out of office) that began two hours
+    ago, so the service applies its start late; a daily stand-up series with an
+    exception; a call tagged ``#mobile``; focus time shown as free. Carin: a
+    course tagged ``#close``; an external vendor whose ``#fwd:`` is refused; a
+    tentative answer; a day working from home.
+    """
+    m = lambda minutes: t0 + timedelta(minutes=minutes)  # noqa: E731
+    today = t0.date()
     return {
         "alice": [
-            Meeting("alice-sync", "Weekly sync", _at(d[0], 9), _at(d[0], 10)),
-            Meeting("alice-budget", "Budget review #mobile", _at(d[0], 10), _at(d[0], 11)),
-            Meeting("alice-lunch", "Lunch with Bob #lunch", _at(d[1], 12), _at(d[1], 13)),
-            Meeting(
-                "alice-dentist", "Dentist, Dr Berg", _at(d[2], 13), _at(d[2], 14, 30), private=True
-            ),
-            Meeting(
-                "alice-visit", "Customer visit Volvo #fwd:0701234567", _at(d[3], 8), _at(d[3], 12)
-            ),
+            Meeting("alice-sync", "Weekly sync", m(10), m(40)),
+            Meeting("alice-budget", "Budget review #mobile", m(40), m(70)),
+            Meeting("alice-visit", "Customer visit Volvo #fwd:0701234567", m(120), m(180)),
             Meeting(
                 "alice-planning",
                 "Q1 planning",
-                _at(d[4], 14),
-                _at(d[4], 15),
+                m(200),
+                m(230),
                 partstat="DECLINED",
                 organizer=f"bob@{DOMAIN}",
             ),
+            Meeting("alice-lunch", "Lunch with Bob #lunch", m(240), m(285)),
+            Meeting("alice-dentist", "Dentist, Dr Berg", m(300), m(330), private=True),
         ],
         "bob": [
+            Meeting("bob-conference", "Conference in Gothenburg", m(-120), m(180), busy="OOF"),
             Meeting(
                 "bob-standup",
                 "Stand-up",
-                _at(d[0], 8, 30),
-                _at(d[0], 8, 45),
-                rrule={"FREQ": "DAILY", "BYDAY": ["MO", "TU", "WE", "TH", "FR"]},
-                exdates=(_at(d[1], 8, 30),),
+                m(210) - timedelta(days=1),
+                m(225) - timedelta(days=1),
+                rrule={"FREQ": "DAILY", "COUNT": 10},
+                exdates=(m(210) + timedelta(days=1),),
             ),
-            Meeting("bob-conference", "Conference in Gothenburg", d[2], d[4], busy="OOF"),
-            Meeting("bob-call", "Call with supplier #mobile", _at(d[4], 10), _at(d[4], 11)),
-            Meeting("bob-focus", "Focus time", _at(d[4], 13), _at(d[4], 16), busy="FREE"),
+            Meeting("bob-call", "Call with supplier #mobile", m(240), m(270)),
+            Meeting("bob-focus", "Focus time", m(300), m(360), busy="FREE"),
         ],
         "carin": [
-            Meeting("carin-review", "Design review", _at(d[0], 13), _at(d[0], 14, 30)),
+            Meeting("carin-course", "Course: first aid #close", m(30), m(120)),
             Meeting(
                 "carin-vendor",
                 "Vendor pitch #fwd:0900123456",
-                _at(d[1], 10),
-                _at(d[1], 11),
+                m(150),
+                m(180),
                 organizer="sales@vendor.example.com",
             ),
             Meeting(
                 "carin-maybe",
                 "Architecture forum",
-                _at(d[2], 15),
-                _at(d[2], 16),
+                m(200),
+                m(260),
                 partstat="TENTATIVE",
                 organizer=f"alice@{DOMAIN}",
             ),
-            Meeting("carin-remote", "Working from home", d[3], d[4], busy="WORKINGELSEWHERE"),
-            Meeting("carin-course", "Course: first aid #close", _at(d[4], 9), _at(d[4], 12)),
+            Meeting(
+                "carin-remote",
+                "Working from home",
+                today + timedelta(days=1),
+                today + timedelta(days=2),
+                busy="WORKINGELSEWHERE",
+            ),
         ],
     }
 
@@ -155,6 +163,8 @@ def calendar_ics(user_id: str, meetings: list[Meeting]) -> bytes:
         event.add("transp", "TRANSPARENT" if m.busy == "FREE" else "OPAQUE")
         if m.private:
             event.add("class", "PRIVATE")
+        if m.cancelled:
+            event.add("status", "CANCELLED")
         if m.rrule:
             event.add("rrule", m.rrule)
         for ex in m.exdates:
@@ -169,11 +179,15 @@ def calendar_ics(user_id: str, meetings: list[Meeting]) -> bytes:
     return cal.to_ical()
 
 
-def write_example_org(folder: Path, monday: date) -> Path:
-    """Write the config and the calendars for the week of ``monday``; return the config path."""
+def write_calendar(folder: Path, user_id: str, meetings: list[Meeting]) -> None:
     (folder / "calendars").mkdir(parents=True, exist_ok=True)
-    for user_id, meetings in week_meetings(monday).items():
-        (folder / "calendars" / f"{user_id}.ics").write_bytes(calendar_ics(user_id, meetings))
+    (folder / "calendars" / f"{user_id}.ics").write_bytes(calendar_ics(user_id, meetings))
+
+
+def write_example_org(folder: Path, t0: datetime) -> Path:
+    """Write the config and the calendars around ``t0``; return the config path."""
+    for user_id, meetings in scenario(t0).items():
+        write_calendar(folder, user_id, meetings)
     config = folder / "calref.yaml"
     config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
     return config
