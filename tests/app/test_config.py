@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rules.errors import ConfigError
+from rules.rulefile import default_rules_text
 from sync.config import load_config
 
 VALID = """\
@@ -120,3 +121,15 @@ def test_a_bad_rule_file_is_reported_with_its_own_place(tmp_path: Path) -> None:
         load_config(write(tmp_path, text))
     assert "rules.yaml:4:" in str(caught.value)
     assert "bsy" in str(caught.value)
+
+
+def test_the_deploy_example_config_is_valid_and_holds_no_secrets(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "calref.example.yaml"
+    text = example.read_text(encoding="utf-8")
+    # It names a rules.yaml beside it; check it with the default rules written there.
+    (tmp_path / "rules.yaml").write_text(default_rules_text(), encoding="utf-8")
+    app = load_config(write(tmp_path, text))
+    assert [u.id for u in app.users] == ["alice", "bob"]
+    assert app.policy.denied_prefixes == ("0900", "0939", "0944", "099")
+    for key in ("secret:", "password:", "token:"):
+        assert key not in text
