@@ -1,0 +1,195 @@
+"""parse_ics edge cases: time zones, missing ends, busy-status precedence, window, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from connectors.calendars.base import Mailbox, SyncWindow
+from connectors.calendars.ics import parse_ics, parse_ics_report
+from rules.errors import CalendarError
+from rules.model import ShowAs
+
+ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")
+WINDOW = SyncWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC))
+
+
+def cal(*events: str) -> str:
+    body = "".join(f"BEGIN:VEVENT\r\n{e.strip()}\r\nEND:VEVENT\r\n" for e in events)
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n{body}END:VCALENDAR\r\n"
+
+
+def one(text: str, mailbox: Mailbox = ANNA, window: SyncWindow = WINDOW) -> object:
+    (event,) = parse_ics(text, mailbox=mailbox, window=window, source="t.ics")
+    return event
+
+
+def u(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_icalendar_itself_maps_the_windows_zone_names_we_rely_on() -> None:
+    assert WINDOWS_TO_OLSON["W. Europe Standard Time"] == "Europe/Berlin"
+    assert WINDOWS_TO_OLSON["Romance Standard Time"] == "Europe/Paris"
+    assert WINDOWS_TO_OLSON["GMT Standard Time"] == "Europe/London"
+    assert WINDOWS_TO_OLSON["Pacific Standard Time"] == "America/Los_Angeles"
+
+
+def test_floating_time_is_read_in_the_mailbox_zone() -> None:
+    text = cal("UID:f\nDTSTART:20261130T090000\nDTEND:20261130T100000")
+    helsinki = Mailbox("a", "a@example.fi", (), "Europe/Helsinki")
+    assert one(text).start == u("2026-11-30T08:00")  # type: ignore[attr-defined]
+    assert one(text, helsinki).start == u("2026-11-30T07:00")  # type: ignore[attr-defined]
+
+
+def test_output_datetimes_are_aware_utc() -> None:
+    event = one(cal("UID:z\nDTSTART;TZID=America/New_York:20261130T090000\nDURATION:PT1H"))
+    assert event.start == u("2026-11-30T14:00")  # type: ignore[attr-defined]
+    assert event.start.utcoffset().total_seconds() == 0  # type: ignore[attr-defined]
+    assert event.end == u("2026-11-30T15:00")  # type: ignore[attr-defined]
+
+
+def test_date_without_dtend_lasts_one_day_and_stays_a_date() -> None:
+    event = one(cal("UID:d\nDTSTART;VALUE=DATE:20261204"))
+    assert (event.start, event.end) == (date(2026, 12, 4), date(2026, 12, 5))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ("X-MICROSOFT-CDO-BUSYSTATUS:FREE\nTRANSP:OPAQUE", ShowAs.FREE),
+        ("X-MICROSOFT-CDO-BUSYSTATUS:OOF\nTRANSP:TRANSPARENT", ShowAs.OOF),
+        ("X-MICROSOFT-CDO-BUSYSTATUS:WORKINGELSEWHERE", ShowAs.WORKING_ELSEWHERE),
+        ("X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE\nSTATUS:CONFIRMED", ShowAs.TENTATIVE),
+        ("X-MICROSOFT-CDO-BUSYSTATUS:BUSY\nSTATUS:TENTATIVE", ShowAs.BUSY),
+        ("TRANSP:TRANSPARENT", ShowAs.FREE),
+        ("TRANSP:OPAQUE", ShowAs.BUSY),
+        ("STATUS:TENTATIVE", ShowAs.TENTATIVE),
+        ("", ShowAs.BUSY),
+    ],
+)
+def test_busy_status_wins_over_transp_and_status(props: str, expected: ShowAs) -> None:
+    event = one(cal(f"UID:b\nDTSTART:20261130T090000Z\n{props}".rstrip()))
+    assert event.show_as is expected  # type: ignore[attr-defined]
+
+
+def test_response_comes_from_the_users_own_attendee_line() -> None:
+    base = "UID:r\nDTSTART:20261130T090000Z\nORGANIZER:mailto:boss@example.se\n"
+    declined = "ATTENDEE;PARTSTAT=DECLINED:MAILTO:ANNA.BERG@EXAMPLE.SE"
+    other = "ATTENDEE;PARTSTAT=DECLINED:mailto:someone@example.se"
+    assert one(cal(base + declined)).response.value == "declined"  # type: ignore[attr-defined]
+    # not an attendee at all: the event is in her calendar, so she has it
+    assert one(cal(base + other)).response.value == "accepted"  # type: ignore[attr-defined]
+    no_partstat = "ATTENDEE:mailto:anna.berg@example.se"
+    assert one(cal(base + no_partstat)).response.value == "none"  # type: ignore[attr-defined]
+
+
+def test_events_outside_the_window_are_left_out_and_overlapping_ones_kept() -> None:
+    text = cal(
+        "UID:before\nDTSTART:20261031T220000Z\nDTEND:20261031T230000Z",
+        "UID:overlap\nDTSTART:20261031T230000Z\nDTEND:20261101T010000Z",
+        "UID:at-end\nDTSTART:20261231T000000Z\nDTEND:20261231T010000Z",
+        # 2026-10-31 as an all-day local date ends at 2026-10-31T23:00Z: outside
+        "UID:allday-before\nDTSTART;VALUE=DATE:20261031\nDTEND;VALUE=DATE:20261101",
+        "UID:allday-in\nDTSTART;VALUE=DATE:20261101",
+    )
+    found = parse_ics(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.uid for e in found] == ["allday-in", "overlap"]
+
+
+def test_unknown_tzid_is_read_in_mailbox_zone_with_a_warning() -> None:
+    text = cal("UID:x\nDTSTART;TZID=Mars/Olympus:20261130T090000")
+    result = parse_ics_report(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.start for e in result.events] == [u("2026-11-30T08:00")]
+    assert result.warnings == [
+        "line 6: event 'x': unknown time zone 'Mars/Olympus'; "
+        "its times are read as Europe/Stockholm"
+    ]
+
+
+def test_end_before_start_and_mixed_date_types_are_skipped_with_warnings() -> None:
+    text = cal(
+        "UID:backwards\nDTSTART:20261130T090000Z\nDTEND:20261130T080000Z",
+        "UID:mixed\nDTSTART;VALUE=DATE:20261130\nDTEND:20261201T080000Z",
+        "UID:fine\nDTSTART:20261130T090000Z",
+    )
+    result = parse_ics_report(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.uid for e in result.events] == ["fine"]
+    assert result.warnings == [
+        "line 7: event 'backwards' skipped: DTEND is before DTSTART",
+        "line 12: event 'mixed' skipped: DTSTART and DTEND mix a date with a date-time",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "not an iCalendar file (no BEGIN:VCALENDAR at the start): the file is empty"),
+        (
+            "<html><body>Sign in</body></html>",
+            "not an iCalendar file (no BEGIN:VCALENDAR at the start): "
+            "starts with '<html><body>Sign in</body></html>'",
+        ),
+        (
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nEND:VCALENDAR\n",
+            "line 4: END:VCALENDAR found but BEGIN:VEVENT from line 2 is still open",
+        ),
+        (
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nthis is not a property\nEND:VEVENT\n"
+            "END:VCALENDAR\n",
+            "line 4: not a content line (NAME:value): 'this is not a property'",
+        ),
+    ],
+)
+def test_a_malformed_calendar_is_one_calendar_error(text: str, problem: str) -> None:
+    with pytest.raises(CalendarError) as caught:
+        parse_ics(text, mailbox=ANNA, window=WINDOW, source="https://example.se/anna.ics")
+    assert caught.value.problem == problem
+    assert str(caught.value).startswith("https://example.se/anna.ics: ")
+
+
+def test_non_utf8_bytes_are_read_as_windows_1252_with_a_warning() -> None:
+    text = cal("UID:w\nDTSTART:20261130T090000Z\nSUMMARY:M\u00f6te").encode("cp1252")
+    result = parse_ics_report(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.subject for e in result.events] == ["M\u00f6te"]
+    assert result.warnings == ["the file is not UTF-8; it was read as Windows-1252"]
+
+
+def test_cancelled_master_cancels_every_occurrence() -> None:
+    text = cal("UID:c\nDTSTART:20261130T090000Z\nRRULE:FREQ=DAILY;COUNT=3\nSTATUS:CANCELLED")
+    events = parse_ics(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [(e.key, e.cancelled) for e in events] == [
+        ("c/2026-11-30T09:00:00+00:00", True),
+        ("c/2026-12-01T09:00:00+00:00", True),
+        ("c/2026-12-02T09:00:00+00:00", True),
+    ]
+
+
+def test_all_day_series_uses_the_date_as_recurrence_id() -> None:
+    text = cal("UID:a\nDTSTART;VALUE=DATE:20261130\nRRULE:FREQ=WEEKLY;COUNT=2")
+    events = parse_ics(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.key for e in events] == ["a/2026-11-30", "a/2026-12-07"]
+
+
+@pytest.mark.timeout(20)
+def test_a_rule_with_interval_zero_is_skipped_instead_of_looping_forever() -> None:
+    text = cal(
+        "UID:loop\nDTSTART:20261130T090000Z\nRRULE:FREQ=DAILY;INTERVAL=0",
+        "UID:fine\nDTSTART:20261130T100000Z",
+    )
+    result = parse_ics_report(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.uid for e in result.events] == ["fine"]
+    assert result.warnings == [
+        "line 7: event 'loop' skipped: RRULE INTERVAL must be a whole number of at least 1, not 0"
+    ]
+
+
+def test_a_bad_rule_value_is_quoted_as_written() -> None:
+    text = cal("UID:r\nDTSTART:20261130T090000Z\nRRULE:FREQ=WEEKLY;BYDAY=XX")
+    result = parse_ics_report(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert result.events == []
+    assert result.warnings[0].startswith(
+        "line 7: event 'r' skipped: RRULE is not a valid recurrence rule: 'FREQ=WEEKLY;BYDAY=XX'"
+    )

@@ -1,0 +1,301 @@
+"""IcsFileSource, IcsUrlSource (against a real HTTP server on 127.0.0.1) and the factory."""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from connectors.calendars.base import Mailbox, SyncWindow
+from connectors.calendars.ics import IcsFileSource, IcsUrlSource, build_ics_source, redact_url
+from rules.errors import CalendarError, ConfigError, ThrottledError
+
+ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")
+WINDOW = SyncWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+LATER = SyncWindow(datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
+CAL = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\n"
+    b"BEGIN:VEVENT\r\nUID:daily\r\nDTSTART:20261101T080000Z\r\nDURATION:PT1H\r\n"
+    b"RRULE:FREQ=DAILY\r\nSUMMARY:Standup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+LAST_MODIFIED = "Mon, 02 Nov 2026 08:00:00 GMT"
+
+
+# -- file source -------------------------------------------------------------------------
+
+
+def test_file_source_reads_in_full_then_reports_no_change(tmp_path: Path) -> None:
+    path = tmp_path / "anna.ics"
+    path.write_bytes(CAL)
+    source = IcsFileSource(path, ANNA)
+    first = source.sync(WINDOW, None)
+    assert first.full and len(first.events) == 30 and first.state
+    again = source.sync(WINDOW, first.state)
+    assert (again.events, again.full) == ([], False)
+
+
+def test_file_source_rereads_when_content_or_window_changes(tmp_path: Path) -> None:
+    path = tmp_path / "anna.ics"
+    path.write_bytes(CAL)
+    source = IcsFileSource(path, ANNA)
+    state = source.sync(WINDOW, None).state
+    moved = source.sync(LATER, state)
+    assert moved.full and moved.events[-1].start == datetime(2026, 12, 1, 8, tzinfo=UTC)
+    path.write_bytes(CAL.replace(b"Standup", b"Daglig avst\xc3\xa4mning"))
+    os.utime(path, ns=(1, 1))
+    changed = source.sync(LATER, moved.state)
+    assert changed.full and changed.events[0].subject == "Daglig avstämning"
+
+
+def test_file_source_ignores_a_foreign_state_and_reads_in_full(tmp_path: Path) -> None:
+    path = tmp_path / "anna.ics"
+    path.write_bytes(CAL)
+    assert IcsFileSource(path, ANNA).sync(WINDOW, "not-json").full
+
+
+def test_missing_file_is_a_calendar_error_naming_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "nobody.ics"
+    with pytest.raises(CalendarError) as caught:
+        IcsFileSource(path, ANNA).sync(WINDOW, None)
+    assert str(caught.value) == f"{path}: the file does not exist"
+
+
+def test_file_source_passes_broken_event_warnings_on(corpus_dir: Path) -> None:
+    result = IcsFileSource(corpus_dir / "broken_event.ics", ANNA).sync(WINDOW, None)
+    assert [e.uid for e in result.events] == ["ok-before@example.se"]
+    assert [w.split(":")[0] for w in result.warnings] == ["line 14", "line 24"]
+
+
+# -- a real HTTP server on loopback ---------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    seen: ClassVar[list[dict[str, str]]] = []
+    release = threading.Event()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def send(self, code: int, body: bytes = b"", **headers: str) -> None:
+        self.send_response(code)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        if "Content_Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        Handler.seen.append({"path": self.path, **dict(self.headers.items())})
+        path = self.path.split("?")[0]
+        if path == "/cal.ics":
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send(304, ETag='"v1"')
+            else:
+                self.send(200, CAL, ETag='"v1"', Content_Type="text/calendar")
+        elif path == "/lm.ics":
+            if self.headers.get("If-Modified-Since") == LAST_MODIFIED:
+                self.send(304)
+            else:
+                self.send(200, CAL, Last_Modified=LAST_MODIFIED)
+        elif path == "/big.ics":
+            self.send_response(200)
+            self.end_headers()  # no Content-Length: the limit must hold while streaming
+            self.wfile.write(CAL * 100)
+        elif path == "/loop":
+            self.send(302, Location="/loop")
+        elif path == "/moved":
+            self.send(301, Location="/cal.ics")
+        elif path == "/slow":
+            Handler.release.wait(5)
+            self.send(200, CAL)
+        elif path == "/busy":
+            self.send(429, Retry_After="120")
+        elif path == "/maintenance":
+            self.send(503, Retry_After="Mon, 02 Nov 2026 08:01:30 GMT")
+        elif path == "/private":
+            expected = "Basic " + base64.b64encode(b"anna:s3cret-pw").decode()
+            if self.headers.get("Authorization") == expected:
+                self.send(200, CAL)
+            else:
+                self.send(401)
+        elif path == "/boom":
+            self.send(500)
+        elif path == "/html":
+            self.send(200, b"<html><body>Please sign in</body></html>")
+        else:
+            self.send(404)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Handler.seen.clear()
+    Handler.release.clear()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    Handler.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_etag_gives_a_conditional_get_and_304_means_no_change(server: str) -> None:
+    source = IcsUrlSource(f"{server}/cal.ics", ANNA)
+    first = source.sync(WINDOW, None)
+    assert first.full and len(first.events) == 30
+    again = source.sync(WINDOW, first.state)
+    assert (again.events, again.full, again.state) == ([], False, first.state)
+    assert Handler.seen[-1]["If-None-Match"] == '"v1"'
+
+
+def test_last_modified_gives_if_modified_since(server: str) -> None:
+    source = IcsUrlSource(f"{server}/lm.ics", ANNA)
+    state = source.sync(WINDOW, None).state
+    assert not source.sync(WINDOW, state).full
+    assert Handler.seen[-1]["If-Modified-Since"] == LAST_MODIFIED
+
+
+def test_304_with_a_moved_window_reparses_the_cached_body(server: str) -> None:
+    source = IcsUrlSource(f"{server}/cal.ics", ANNA)
+    state = source.sync(WINDOW, None).state
+    moved = source.sync(LATER, state)
+    assert moved.full and moved.events[-1].start == datetime(2026, 12, 1, 8, tzinfo=UTC)
+    assert Handler.seen[-1]["If-None-Match"] == '"v1"'
+    # a fresh process has no cached body: it must ask without validators
+    fresh = IcsUrlSource(f"{server}/cal.ics", ANNA).sync(LATER, state)
+    assert fresh.full and "If-None-Match" not in Handler.seen[-1]
+
+
+def test_size_limit_is_enforced_while_streaming(server: str) -> None:
+    source = IcsUrlSource(f"{server}/big.ics", ANNA, max_bytes=1000)
+    with pytest.raises(CalendarError) as caught:
+        source.sync(WINDOW, None)
+    assert str(caught.value) == (
+        f"{server}/big.ics: the calendar is larger than the limit of 1000 bytes"
+    )
+
+
+def test_redirects_are_followed_but_a_loop_is_stopped(server: str) -> None:
+    assert IcsUrlSource(f"{server}/moved", ANNA).sync(WINDOW, None).full
+    with pytest.raises(CalendarError) as caught:
+        IcsUrlSource(f"{server}/loop", ANNA, max_redirects=3).sync(WINDOW, None)
+    assert caught.value.problem == "more than 3 redirects (a loop?)"
+    assert [s["path"] for s in Handler.seen[-4:]] == ["/loop"] * 4
+
+
+def test_a_slow_server_times_out_as_a_transient_error(server: str) -> None:
+    source = IcsUrlSource(f"{server}/slow", ANNA, timeout=0.2)
+    with pytest.raises(CalendarError) as caught:
+        source.sync(WINDOW, None)
+    assert caught.value.transient
+    assert caught.value.problem == "timed out after 0.2 s"
+
+
+def test_429_and_503_are_throttling_with_retry_after(server: str) -> None:
+    with pytest.raises(ThrottledError) as busy:
+        IcsUrlSource(f"{server}/busy", ANNA).sync(WINDOW, None)
+    assert busy.value.retry_after == 120.0
+    now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    with pytest.raises(ThrottledError) as maintenance:
+        IcsUrlSource(f"{server}/maintenance", ANNA, clock=lambda: now).sync(WINDOW, None)
+    assert maintenance.value.retry_after == 90.0
+
+
+def test_client_errors_are_permanent_and_server_errors_transient(server: str) -> None:
+    with pytest.raises(CalendarError) as missing:
+        IcsUrlSource(f"{server}/nothing.ics", ANNA).sync(WINDOW, None)
+    assert not missing.value.transient
+    assert missing.value.problem == "HTTP 404: no calendar at this address"
+    with pytest.raises(CalendarError) as boom:
+        IcsUrlSource(f"{server}/boom", ANNA).sync(WINDOW, None)
+    assert boom.value.transient
+
+
+def test_a_refused_connection_is_transient() -> None:
+    with pytest.raises(CalendarError) as caught:
+        IcsUrlSource("http://127.0.0.1:9/cal.ics", ANNA, timeout=1).sync(WINDOW, None)
+    assert caught.value.transient
+
+
+def test_an_html_page_is_a_calendar_error_not_a_traceback(server: str) -> None:
+    with pytest.raises(CalendarError) as caught:
+        IcsUrlSource(f"{server}/html", ANNA).sync(WINDOW, None)
+    assert "not an iCalendar file" in caught.value.problem
+
+
+def test_credentials_never_appear_in_errors(server: str) -> None:
+    host = server.removeprefix("http://")
+    url = f"http://anna:wrong-pw@{host}/private?token=tok-9f8e7d&user=anna"
+    with pytest.raises(CalendarError) as caught:
+        IcsUrlSource(url, ANNA).sync(WINDOW, None)
+    message = str(caught.value)
+    assert "wrong-pw" not in message and "tok-9f8e7d" not in message
+    assert message == f"http://***@{host}/private?token=***&user=***: " + (
+        "HTTP 401: access denied (check the credentials)"
+    )
+
+
+def test_basic_auth_from_a_secret(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNA_ICS_PW", "s3cret-pw")
+    entry = {"kind": "ics", "url": f"{server}/private", "username": "anna"}
+    source = build_ics_source({**entry, "password_env": "ANNA_ICS_PW"}, ANNA, Path("."))
+    assert source.sync(WINDOW, None).full
+
+
+def test_only_http_and_https_urls_are_accepted() -> None:
+    with pytest.raises(CalendarError) as caught:
+        IcsUrlSource("file:///etc/passwd", ANNA)
+    assert caught.value.problem == "only http:// and https:// calendar URLs are supported"
+    assert IcsUrlSource("webcal://example.se/a.ics", ANNA).id == "https://example.se/a.ics"
+
+
+def test_redact_url_hides_google_private_keys() -> None:
+    url = "https://calendar.google.com/calendar/ical/anna%40example.se/private-0a1b2c3d/basic.ics"
+    assert redact_url(url) == (
+        "https://calendar.google.com/calendar/ical/anna%40example.se/private-***/basic.ics"
+    )
+
+
+# -- factory -------------------------------------------------------------------------------
+
+
+def test_factory_builds_a_file_source_relative_to_the_config_folder(tmp_path: Path) -> None:
+    source = build_ics_source({"kind": "ics", "path": "anna.ics"}, ANNA, tmp_path)
+    assert isinstance(source, IcsFileSource) and source.path == tmp_path / "anna.ics"
+
+
+def test_factory_reads_a_secret_url_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "anna.url").write_text("https://cal.example.se/feed?key=abc123\n")
+    source = build_ics_source({"kind": "ics", "url_file": "anna.url"}, ANNA, tmp_path)
+    assert isinstance(source, IcsUrlSource) and source.id == "https://cal.example.se/feed?key=***"
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"kind": "ics"}, "give exactly one of path, url, url_env, url_file"),
+        ({"kind": "ics", "path": "a.ics", "url": "https://x"}, "give exactly one of"),
+        ({"kind": "ics", "path": "a.ics", "timeout": 3}, "timeout only apply to url"),
+        ({"kind": "ics", "url": "https://x", "colour": "red"}, "unknown key(s) colour"),
+        ({"kind": "ics", "url": "https://x", "timeout": "soon"}, "timeout must be a non-neg"),
+        ({"kind": "ics", "url": "ftp://x/a.ics"}, "only http:// and https://"),
+        ({"kind": "ics", "url_env": "CALREF_TEST_UNSET_VAR"}, "CALREF_TEST_UNSET_VAR is not set"),
+        ({"kind": "ics", "url": "https://x", "username": "a"}, "username needs password_env"),
+    ],
+)
+def test_factory_rejects_bad_entries_with_a_config_error(
+    entry: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_ics_source(entry, ANNA, Path("."))
+    assert problem in str(caught.value)
+    assert str(caught.value).startswith("calendar entry of user 'anna': ")
