@@ -187,7 +187,7 @@ def status(config: ConfigOption) -> None:
     cfg = load_config(config)
     store = open_store(cfg)
     now = SystemClock().now()
-    typer.echo(format_status(status_report(store, now), now))
+    typer.echo(format_status(status_report(store, now), now, cfg.timezone))
     store.close()
 
 

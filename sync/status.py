@@ -4,7 +4,7 @@ each calendar source's health and any actions that failed for good."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from connectors.switchboard.base import PhoneState
 from rules.model import PhoneAction
@@ -120,14 +120,18 @@ def status_report(store: Store, now: datetime) -> list[UserStatus]:
     return report
 
 
-def format_status(report: list[UserStatus], now: datetime) -> str:
-    """A plain-text rendering of ``status_report`` (times in UTC)."""
-    lines: list[str] = []
+def format_status(report: list[UserStatus], now: datetime, tz: tzinfo = UTC) -> str:
+    """A plain-text rendering of ``status_report``, times shown in ``tz``."""
+
+    def at(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return moment.astimezone(tz).strftime(fmt)
+
+    lines: list[str] = [f"calref status at {at(now)} ({getattr(tz, 'key', tz)})"]
     for u in report:
         lines.append(f"{u.name} ({u.user_id})")
         if u.current_referral:
             r = u.current_referral
-            lines.append(f"  referral: {r.reason} until {r.end:%Y-%m-%d %H:%M}Z ({r.message})")
+            lines.append(f"  referral: {r.reason} until {at(r.end)} ({r.message})")
         else:
             lines.append("  referral: none")
         if u.phone:
@@ -141,19 +145,17 @@ def format_status(report: list[UserStatus], now: datetime) -> str:
             lines.append("  phone: not seen yet")
         if u.next_action:
             a = u.next_action
-            lines.append(f"  next: {a.moment} {a.action} at {a.due_at:%Y-%m-%d %H:%M}Z")
+            lines.append(f"  next: {a.moment} {a.action} at {at(a.due_at)}")
         for s in u.sources:
-            ok = f"{s.last_success:%Y-%m-%d %H:%M}Z" if s.last_success else "never"
+            ok = at(s.last_success) if s.last_success else "never"
             line = f"  source {s.id}: last success {ok}"
             if s.last_error:
                 line += f"; last error: {s.last_error}"
             if s.backoff_until and s.backoff_until > now:
-                line += f"; backing off until {s.backoff_until:%H:%M:%S}Z"
+                line += f"; backing off until {at(s.backoff_until, '%H:%M:%S')}"
             lines.append(line)
         for a in u.failed_actions:
-            lines.append(
-                f"  FAILED {a.moment} {a.action} due {a.due_at:%Y-%m-%d %H:%M}Z: {a.last_error}"
-            )
+            lines.append(f"  FAILED {a.moment} {a.action} due {at(a.due_at)}: {a.last_error}")
         for r in u.failed_referrals:
             lines.append(f"  FAILED to publish referral {r.id}: {r.publish_error}")
     return "\n".join(lines)
