@@ -166,10 +166,23 @@ def run(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = ServiceScheduler(service)
-    scheduler.start()
-    log.info("calref running: %d users, store %s", len(cfg.users), cfg.file.store.split("@")[-1])
-    stop.wait()
-    log.info("stopping")
+    push = None
+    if cfg.file.push is not None:
+        from sync.push import start_push
+
+        push = start_push(cfg, service, scheduler)  # listener up before subscriptions are made
+    try:
+        scheduler.start()
+        if push is not None:
+            push.activate()
+        log.info(
+            "calref running: %d users, store %s", len(cfg.users), cfg.file.store.split("@")[-1]
+        )
+        stop.wait()
+        log.info("stopping")
+    finally:
+        if push is not None:
+            push.stop()  # no new notifications, then the push worker ends
     scheduler.shutdown(wait=True)
     service.store.close()
     log.info("stopped")

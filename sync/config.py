@@ -9,6 +9,7 @@ variable (``*_env``) or a file (``*_file``) instead.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +17,11 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.calendars.base import CalendarSource, Mailbox
-from rules.actions import ForwardPolicy, InvalidActionError, normalize_number
-from rules.errors import ConfigError, Problem
+from rules.actions import ForwardPolicy, normalize_number
+from rules.errors import ConfigError, InvalidActionError, Problem
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
@@ -77,6 +78,44 @@ class SyncConfig(_Strict):
     horizon_days: int = Field(default=14, ge=1, le=366)
 
 
+class PushConfig(_Strict):
+    """The optional ``push:`` block: calendar change notifications received by ``calref run``.
+
+    The listener serves plain HTTP on ``listen_host:listen_port``; ``public_url``
+    is the HTTPS address (a reverse proxy with TLS) at which Microsoft and Google
+    reach that listener's root. ``client_state_env``/``client_state_file`` name
+    the secret Graph echoes in every notification (needed for graph calendars).
+    """
+
+    listen_host: str = Field(default="127.0.0.1", min_length=1)
+    listen_port: int = Field(default=8800, ge=0, le=65535)
+    public_url: str
+    client_state_env: str | None = None
+    client_state_file: str | None = None
+    safety_poll_seconds: float = Field(default=3600, gt=0)
+    maintenance_seconds: float = Field(default=600, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "must be an https:// URL without query or fragment (Microsoft and Google "
+                "only deliver to HTTPS; put a reverse proxy with TLS in front of the listener)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_client_state(self) -> PushConfig:
+        if self.client_state_env and self.client_state_file:
+            raise ValueError("give at most one of client_state_env or client_state_file")
+        return self
+
+    def url(self, path: str) -> str:
+        """The public HTTPS address of the listener's ``path`` (which starts with a slash)."""
+        return self.public_url.rstrip("/") + path
+
+
 class ConfigFile(_Strict):
     timezone: str = "Europe/Stockholm"
     organization: OrganizationConfig = OrganizationConfig()
@@ -86,6 +125,7 @@ class ConfigFile(_Strict):
     switchboard: SwitchboardConfig = SwitchboardConfig()
     sync: SyncConfig = SyncConfig()
     connections: dict[str, dict[str, Any]] = {}
+    push: PushConfig | None = None
     users: list[UserConfig] = []
 
 
@@ -176,6 +216,7 @@ def load_config(path: str | Path) -> AppConfig:
     users = _build_users(file, policy, problem)
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
+    _check_push(file, problem)
     if problems:
         raise ConfigError(problems)
     rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
@@ -217,6 +258,19 @@ def _build_users(
         )
         users.append(User(uc.id, uc.name, uc.email, uc.extension, profiles))
     return users
+
+
+def _check_push(file: ConfigFile, problem: Callable[[tuple[str | int, ...], str], None]) -> None:
+    """Graph calendars with push need the clientState secret named."""
+    push = file.push
+    if push is None or push.client_state_env or push.client_state_file:
+        return
+    if any(entry.get("kind") == "graph" for user in file.users for entry in user.calendars):
+        problem(
+            ("push",),
+            "push with graph calendars needs client_state_env or client_state_file "
+            "(the secret Microsoft Graph echoes in each notification)",
+        )
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ second would silently drop late runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -90,6 +92,42 @@ class ServiceScheduler:
                 name="wake up for the next action",
                 replace_existing=True,
             )
+
+    def set_source_interval(self, source_id: str, interval: timedelta) -> None:
+        """Poll ``source_id`` every ``interval`` from now on (push makes it a safety poll).
+
+        Updates the service's ``source_intervals`` (used by the tick) and, once
+        the timers run, the source's poll job (next run ``interval`` from now).
+        """
+        if source_id not in self.service.sources:
+            raise KeyError(source_id)
+        settings = self.service.settings
+        if settings.interval_for(source_id) == interval:
+            return
+        intervals = {**settings.source_intervals, source_id: interval}
+        self.service.settings = dataclasses.replace(settings, source_intervals=intervals)
+        job = self.scheduler.get_job(f"poll:{source_id}")
+        if job is not None:
+            job.reschedule(
+                IntervalTrigger(
+                    seconds=interval.total_seconds(),
+                    start_date=self.service.clock.now() + interval,
+                    timezone=UTC,
+                )
+            )
+
+    def add_periodic(
+        self, job_id: str, func: Callable[[], object], every: timedelta, *, name: str
+    ) -> None:
+        """Run ``func`` every ``every`` (first run ``every`` from now), with the job defaults."""
+        self.scheduler.add_job(
+            self._guard(func),
+            IntervalTrigger(seconds=every.total_seconds(), timezone=UTC),
+            id=job_id,
+            name=name,
+            next_run_time=self.service.clock.now() + every,
+            replace_existing=True,
+        )
 
     def next_wakeup(self) -> datetime | None:
         job = self.scheduler.get_job("wakeup")
