@@ -1,362 +1,51 @@
-"""Push in ``calref run``: the webhook listener, notification routing and subscription upkeep.
+"""Push in ``calref run``: wiring the webhook listener, the hub and subscription upkeep.
 
-Microsoft Graph change notifications (``connectors.calendars.graph_push``) and
-Google ``events.watch`` channels (``connectors.calendars.google_push``) only say
-*that* a calendar changed; the source's own incremental sync is still the truth.
-``PushHub`` maps each Graph mailbox and Google channel to a service source id,
-answers notifications at once and hands the syncs (``Service.poll_source``) to
-one worker thread, so the webhook answers well inside Graph's 3 s limit. The
-same worker runs subscription upkeep (create, renew, recreate) and keeps each
-source's poll interval at ``safety_poll_seconds`` while its subscription is
-live, and at the normal interval when it is not (push failures never stop the
-service: the source is simply polled). ``create_push_app`` is the FastAPI app,
-``serve_in_thread`` runs it with uvicorn, ``start_push`` wires it all for
-``calref run``. See docs/calendars-graph.md and docs/calendars-google.md.
+Microsoft Graph and Google Workspace calendars can notify calref of changes
+instead of waiting for the next poll. The parts: ``sync.push_hub.PushHub``
+(notification routing, the sync worker, subscription upkeep),
+``sync.push_app.create_push_app`` (the webhook FastAPI app) and
+``connectors.http_server.serve_in_thread`` (the uvicorn listener thread).
+This module builds the hub from the config (``build_hub``) and starts it all
+for ``calref run`` (``start_push``, ``PushRuntime``); it also re-exports the
+parts' names. See docs/calendars-graph.md and docs/calendars-google.md.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
-import uvicorn
-from fastapi import FastAPI, Request, Response
-
 from connectors.calendars.google import GoogleCalendarSource
-from connectors.calendars.google_push import GoogleChannelManager, NotificationKind
-from connectors.calendars.google_push import NotificationOutcome as GoogleOutcome
+from connectors.calendars.google_push import GoogleChannelManager
 from connectors.calendars.graph import GraphCalendarSource
-from connectors.calendars.graph_push import NotificationOutcome as GraphOutcome
 from connectors.calendars.graph_push import SubscriptionManager
+from connectors.http_server import RunningServer, serve_in_thread
 from connectors.secrets import read_secret
 from rules.errors import CalrefError
 from sync.config import AppConfig, PushConfig
+from sync.push_app import GOOGLE_PATH, GRAPH_LIFECYCLE_PATH, GRAPH_PATH, MAX_BODY, create_push_app
+from sync.push_hub import PushHub, SetInterval
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 
+__all__ = [
+    "GOOGLE_PATH",
+    "GRAPH_LIFECYCLE_PATH",
+    "GRAPH_PATH",
+    "MAX_BODY",
+    "PushHub",
+    "PushRuntime",
+    "RunningServer",
+    "SetInterval",
+    "build_hub",
+    "create_push_app",
+    "serve_in_thread",
+    "start_push",
+]
+
 log = logging.getLogger("calref.push")
-
-GRAPH_PATH = "/hooks/graph"
-GRAPH_LIFECYCLE_PATH = "/hooks/graph/lifecycle"
-GOOGLE_PATH = "/hooks/google"
-MAX_BODY = 1 << 20  # Graph batches are far smaller; anything larger is refused with 413
-_MAINTAIN = "\0maintain"  # the worker's task key for subscription upkeep
-
-SetInterval = Callable[[str, timedelta], None]
-
-
-class PushHub:
-    """Routes notifications to source ids, runs their syncs and the subscription upkeep."""
-
-    def __init__(
-        self,
-        service: Service,
-        *,
-        graph: SubscriptionManager | None,
-        google: GoogleChannelManager | None,
-        safety_interval: timedelta,
-        set_interval: SetInterval,
-    ) -> None:
-        self.service = service
-        self.graph = graph
-        self.google = google
-        self.safety_interval = safety_interval
-        self._set_interval = set_interval
-        self.graph_sources: dict[str, str] = {}  # mailbox -> source id
-        self.google_sources: dict[str, GoogleCalendarSource] = {}  # source id -> source
-        for source_id, (_user, source) in service.sources.items():
-            if graph is not None and isinstance(source, GraphCalendarSource):
-                self.graph_sources[source.address] = source_id
-            elif google is not None and isinstance(source, GoogleCalendarSource):
-                self.google_sources[source_id] = source
-        self._normal = {sid: service.settings.interval_for(sid) for sid in self.source_ids}
-        self.active: set[str] = set()  # source ids whose subscription or channel is live
-        self._pending: dict[str, None] = {}  # ordered set of worker tasks
-        self._busy = False
-        self._stopping = False
-        self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
-
-    @property
-    def source_ids(self) -> list[str]:
-        return [*self.graph_sources.values(), *self.google_sources]
-
-    # -- notifications (request threads; never block) ------------------------------------
-
-    def graph_notification(
-        self, query: dict[str, str], body: bytes, *, lifecycle: bool
-    ) -> GraphOutcome:
-        """Answer a POST to the Graph notification or lifecycle URL and queue its syncs."""
-        if self.graph is None:
-            return GraphOutcome(404, "graph push is not configured")
-        outcome = self.graph.handle_notification_request(query, body)
-        sources = [
-            self.graph_sources[m] for m in outcome.mailboxes_to_sync if m in self.graph_sources
-        ]
-        self.trigger(sources)
-        if lifecycle and outcome.status == 202:
-            self.request_maintenance()  # reauthorize / recreate now, not at the next timer
-        if outcome.status >= 400:
-            log.warning("graph notification refused (%d): %s", outcome.status, outcome.body)
-        return outcome
-
-    def google_notification(self, headers: dict[str, str]) -> GoogleOutcome:
-        """Answer a POST to the Google channel address and queue the channel's source sync."""
-        if self.google is None:
-            return GoogleOutcome(NotificationKind.REJECTED, 404, "google push is not configured")
-        outcome = self.google.handle(headers)
-        if outcome.kind is NotificationKind.CHANGED and outcome.channel_id:
-            channel = self.google.lookup(outcome.channel_id)
-            if channel is not None:
-                self.trigger([channel.source_id])
-        elif outcome.kind is NotificationKind.REJECTED:
-            log.log(
-                logging.WARNING if outcome.http_status >= 400 else logging.INFO,
-                "google notification ignored (%d, channel %s): %s",
-                outcome.http_status,
-                outcome.channel_id,
-                outcome.why,
-            )
-        return outcome
-
-    # -- the worker ----------------------------------------------------------------------
-
-    def trigger(self, source_ids: Iterable[str]) -> None:
-        """Queue a sync of each source (a source already queued is not queued twice)."""
-        self._queue(source_ids)
-
-    def request_maintenance(self) -> None:
-        """Queue subscription upkeep on the worker (the scheduler's periodic job calls this)."""
-        self._queue([_MAINTAIN])
-
-    def _queue(self, keys: Iterable[str]) -> None:
-        with self._cond:
-            for key in keys:
-                self._pending[key] = None
-            self._cond.notify_all()
-
-    def start_worker(self) -> None:
-        """Start working through the queue (after the service has started)."""
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._run, name="calref-push", daemon=True)
-            self._worker.start()
-
-    def stop_worker(self, timeout: float = 30.0) -> None:
-        """Finish the task in hand, drop the rest and end the worker."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until the queue is empty and nothing runs; False when ``timeout`` passed first."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._stopping)
-                if self._stopping:
-                    return
-                key = next(iter(self._pending))
-                del self._pending[key]
-                self._busy = True
-            try:
-                if key == _MAINTAIN:
-                    self.maintain()
-                else:
-                    self.service.poll_source(key)
-            except Exception:
-                log.exception("push: %s failed; the next poll or notification retries", key)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-    # -- upkeep (the worker, or start-up before it runs) -----------------------------------
-
-    def ensure_all(self) -> set[str]:
-        """Create missing subscriptions and channels, renew due channels; returns live sources.
-
-        A source whose subscription cannot be made is logged and polled as usual.
-        """
-        graph, google = self.graph, self.google
-        if graph is not None:
-            live = self._live()
-            for mailbox, source_id in self.graph_sources.items():
-                if source_id not in live:
-                    self._attempt(source_id, partial(graph.ensure, [mailbox]))
-        if google is not None:
-            for source_id, source in self.google_sources.items():
-                self._attempt(source_id, partial(google.ensure, source_id, source))
-        return self._update_coverage()
-
-    def maintain(self) -> set[str]:
-        """Renew what is due, do queued lifecycle work, retry failed sources; sync what needs it."""
-        to_sync: list[str] = []
-        if self.graph is not None and self.graph_sources:
-            try:
-                mailboxes = self.graph.maintain()
-            except CalrefError as err:
-                log.warning("graph subscriptions: upkeep failed, renewing one by one: %s", err)
-                mailboxes = []
-                self._renew_each(self.graph)
-            to_sync += [self.graph_sources[m] for m in mailboxes if m in self.graph_sources]
-        before = set(self.active)
-        live = self.ensure_all()
-        to_sync += sorted(live - before)  # (re)covered: catch up on what push may have missed
-        self.trigger(to_sync)
-        return live
-
-    def _renew_each(self, graph: SubscriptionManager) -> None:
-        """Renew every due subscription on its own, so one failure does not hold back the rest."""
-        due = self.service.clock.now() + graph.renew_before
-        for sub in list(graph.subscriptions.values()):
-            source_id = self.graph_sources.get(sub.mailbox)
-            if source_id is not None and sub.expires <= due:
-                self._attempt(source_id, partial(graph.renew, sub))
-
-    def _attempt(self, source_id: str, action: Callable[[], object]) -> None:
-        try:
-            action()
-        except Exception as err:
-            if not isinstance(err, CalrefError):
-                log.exception("source %s: push subscription failed unexpectedly", source_id)
-            log.warning(
-                "source %s: no push subscription, polled every %s instead: %s",
-                source_id,
-                self._normal[source_id],
-                err,
-            )
-
-    def _live(self) -> set[str]:
-        now = self.service.clock.now()
-        live: set[str] = set()
-        if self.graph is not None:
-            for sub in list(self.graph.subscriptions.values()):
-                if sub.expires > now and sub.mailbox in self.graph_sources:
-                    live.add(self.graph_sources[sub.mailbox])
-        if self.google is not None:
-            for channel in self.google.channels():
-                if channel.expiration > now and channel.source_id in self.google_sources:
-                    live.add(channel.source_id)
-        return live
-
-    def _update_coverage(self) -> set[str]:
-        """Safety interval for sources with live push, their normal interval for the rest."""
-        live = self._live()
-        for source_id in self.source_ids:
-            on = source_id in live
-            if on != (source_id in self.active):
-                log.info(
-                    "source %s: push %s, polled every %s",
-                    source_id,
-                    "active" if on else "inactive",
-                    self.safety_interval if on else self._normal[source_id],
-                )
-            self._set_interval(source_id, self.safety_interval if on else self._normal[source_id])
-        self.active = live
-        return set(live)
-
-
-def create_push_app(hub: PushHub) -> FastAPI:
-    """The webhook app: ``POST /hooks/graph``, ``/hooks/graph/lifecycle``, ``/hooks/google``."""
-    app = FastAPI(title="calref push", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.hub = hub
-
-    async def graph(request: Request, *, lifecycle: bool) -> Response:
-        body = await _body(request)
-        if body is None:
-            return Response("request body too large", 413, media_type="text/plain")
-        outcome = hub.graph_notification(dict(request.query_params), body, lifecycle=lifecycle)
-        return Response(outcome.body, outcome.status, media_type=outcome.content_type)
-
-    @app.post(GRAPH_PATH)
-    async def graph_notifications(request: Request) -> Response:
-        return await graph(request, lifecycle=False)
-
-    @app.post(GRAPH_LIFECYCLE_PATH)
-    async def graph_lifecycle(request: Request) -> Response:
-        return await graph(request, lifecycle=True)
-
-    @app.post(GOOGLE_PATH)
-    async def google_notifications(request: Request) -> Response:
-        if await _body(request) is None:
-            return Response("request body too large", 413, media_type="text/plain")
-        outcome = hub.google_notification(dict(request.headers))
-        return Response(b"", outcome.http_status)
-
-    return app
-
-
-async def _body(request: Request) -> bytes | None:
-    """The request body, or None when it is larger than ``MAX_BODY``."""
-    declared = request.headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return None
-    return body
-
-
-@dataclass
-class RunningServer:
-    """A uvicorn server in a background thread; ``stop()`` ends it."""
-
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-
-def serve_in_thread(
-    app: FastAPI, host: str, port: int, *, name: str = "push", startup_timeout: float = 10.0
-) -> RunningServer:
-    """Serve ``app`` on ``host:port`` (0: any free port) in a daemon thread; wait until it is up.
-
-    The socket is bound here, so a port in use is a ``CalrefError`` at once.
-    """
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as err:
-        raise CalrefError(
-            f"{name} listener: cannot listen on {host}:{port}: {err.strerror}"
-        ) from None
-    bound = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, server_header=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"{name}-{bound}", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise CalrefError(f"{name} listener did not start on {host}:{bound}")
-        time.sleep(0.01)  # waiting for a real server thread, not for virtual time
-    shown = f"[{host}]" if ":" in host else host
-    return RunningServer(f"http://{shown}:{bound}", server, thread)
 
 
 def build_hub(app: AppConfig, service: Service, set_interval: SetInterval) -> PushHub:
@@ -439,7 +128,9 @@ def start_push(app: AppConfig, service: Service, scheduler: ServiceScheduler) ->
         log.info("push: no graph or google calendars to subscribe to; the listener is not started")
         return None
     try:
-        server = serve_in_thread(create_push_app(hub), cfg.listen_host, cfg.listen_port)
+        server = serve_in_thread(
+            create_push_app(hub), cfg.listen_host, cfg.listen_port, name="push listener"
+        )
     except CalrefError as err:
         log.error("push disabled, every calendar is polled: %s", err)
         return None

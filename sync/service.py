@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from sync.clock import Clock, VirtualClock, as_utc
 from sync.executor import ActionEvent, ActionListener, Executor, RetryPolicy
 from sync.planning import PlanDiff, diff_plan
 from sync.store import Store
+from sync.store.records import SourceState
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ class Service:
         self._change_listeners: list[Callable[[], None]] = []
         self._exec_lock = threading.Lock()
         self._plan_lock = threading.Lock()
+        self._source_locks = {source_id: threading.Lock() for source_id in self.sources}
         self.started = False
 
     # -- hooks -------------------------------------------------------------------------------
@@ -168,22 +171,24 @@ class Service:
     # -- calendars ---------------------------------------------------------------------------
 
     def poll_sources(self, *, force: bool = False) -> set[str]:
-        """Poll every source whose interval has passed (all with ``force``); re-plan changes."""
+        """Poll every source whose interval has passed (all with ``force``); re-plan changes.
+
+        A source another thread is syncing is waited for, then polled only if it
+        is still due (the other sync usually just made it not due).
+        """
         now = self.clock.now()
         state = {s.id: s for s in self.store.sources()}
         changed: set[str] = set()
         for source_id, (user_id, _source) in self.sources.items():
-            known = state.get(source_id)
-            if known is not None and known.backoff_until and known.backoff_until > now:
+            if not self._due(source_id, state.get(source_id), now, force=force):
                 continue
-            due = (
-                force
-                or known is None
-                or known.last_attempt is None
-                or known.last_attempt + self.settings.interval_for(source_id) <= now
-            )
-            if due and self._sync(source_id):
-                changed.add(user_id)
+            with self._source_turn(source_id) as waited:
+                if waited and not self._due(
+                    source_id, self._source_state(source_id), self.clock.now(), force=force
+                ):
+                    continue
+                if self._sync(source_id):
+                    changed.add(user_id)
         for user_id in sorted(changed):
             self.replan(user_id)
         if changed:
@@ -191,17 +196,53 @@ class Service:
         return changed
 
     def poll_source(self, source_id: str) -> bool:
-        """Poll one source now (unless backing off) and re-plan its user if events changed."""
+        """Poll one source now (unless backing off) and re-plan its user if events changed.
+
+        If another thread is syncing the source, this waits for it and then syncs
+        again: the change that prompted this call may have come after that sync began.
+        """
         user_id, _source = self.sources[source_id]
-        now = self.clock.now()
-        known = next((s for s in self.store.sources() if s.id == source_id), None)
-        if known is not None and known.backoff_until and known.backoff_until > now:
-            return False
-        if not self._sync(source_id):
-            return False
+        with self._source_turn(source_id):
+            known = self._source_state(source_id)
+            if _backing_off(known, self.clock.now()):
+                return False
+            if not self._sync(source_id):
+                return False
         self.replan(user_id)
         self._changed()
         return True
+
+    @contextmanager
+    def _source_turn(self, source_id: str) -> Iterator[bool]:
+        """Hold the source's sync lock (syncs of one source never overlap).
+
+        Yields True when the lock was busy, i.e. another sync of the source ran
+        while this caller waited.
+        """
+        lock = self._source_locks[source_id]
+        waited = not lock.acquire(blocking=False)
+        if waited:
+            lock.acquire()
+        try:
+            yield waited
+        finally:
+            lock.release()
+
+    def _source_state(self, source_id: str) -> SourceState | None:
+        return next((s for s in self.store.sources() if s.id == source_id), None)
+
+    def _due(
+        self, source_id: str, known: SourceState | None, now: datetime, *, force: bool
+    ) -> bool:
+        """Whether a poll of the source is due at ``now`` (never while it backs off)."""
+        if _backing_off(known, now):
+            return False
+        return (
+            force
+            or known is None
+            or known.last_attempt is None
+            or known.last_attempt + self.settings.interval_for(source_id) <= now
+        )
 
     def _sync(self, source_id: str) -> bool:
         user_id, source = self.sources[source_id]
@@ -339,6 +380,10 @@ class Service:
             wake = self.next_wakeup() or until
             target = min(max(wake, now + timedelta(seconds=1)), now + step, until)
             self.clock.set(target)
+
+
+def _backing_off(known: SourceState | None, now: datetime) -> bool:
+    return known is not None and known.backoff_until is not None and known.backoff_until > now
 
 
 def _check_plan(plan: Plan, user_id: str) -> None:

@@ -21,8 +21,9 @@ Incremental sync depends on what the server offers:
 - ``window``: every call re-reads the window (``full=True``).
 
 A state made for another day's window is ignored and a full sync is done.
-Throttling (429, or 503 with Retry-After) is retried a bounded number of times
-with an injectable ``sleep``, then raised as ``ThrottledError``. Errors name the
+Requests, throttling (429, or 503 with Retry-After: retried a bounded number of
+times with an injectable ``sleep``, then ``ThrottledError``) and error
+translation are in ``connectors.calendars.caldav_client``. Errors name the
 source (``caldav:alice@example.se``) and the problem, never the password.
 """
 
@@ -33,32 +34,24 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
-from caldav.davclient import DAVClient
-from caldav.elements.base import BaseElement
-from caldav.lib import error as dav_error
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
+from connectors.calendars.caldav_client import CTAG_TAG, SYNC_TOKEN_TAG, CalDAVCollection, Sleep
 from connectors.secrets import Secret, read_secret
-from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
+from rules.errors import CalendarError, CalrefError
 from rules.model import CalendarEvent
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-CTAG_TAG = "{http://calendarserver.org/ns/}getctag"
-SYNC_TOKEN_TAG = "{DAV:}sync-token"
-VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"
-SUPPORTED_REPORT = "{DAV:}supported-report"
 PLACEHOLDERS = ("email", "user_id", "local")
 
 Mode = Literal["sync-token", "ctag", "window"]
-Sleep = Callable[[float], None]
 Parser = Callable[..., list[CalendarEvent]]
-T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- configuration
@@ -162,16 +155,19 @@ class CalDAVSource:
         self._url = calendar_url if calendar_url.endswith("/") else calendar_url + "/"
         self._mailbox = mailbox
         self._id = source_id or f"caldav:{mailbox.email}"
-        self._username = username
-        self._password = password
         self._mode = mode
-        self._timeout = timeout_seconds
-        self._verify_tls = verify_tls
-        self._retries = throttle_retries
-        self._max_wait = max_retry_wait
-        self._sleep = sleep
         self._parser = parser
-        self._calendar: Any = None
+        self._dav = CalDAVCollection(
+            self._url,
+            self._id,
+            username=username,
+            password=password,
+            timeout_seconds=timeout_seconds,
+            verify_tls=verify_tls,
+            throttle_retries=throttle_retries,
+            max_retry_wait=max_retry_wait,
+            sleep=sleep,
+        )
 
     @property
     def id(self) -> str:
@@ -188,7 +184,7 @@ class CalDAVSource:
         if previous["mode"] == "sync-token":
             return self._incremental(window, previous)
         if previous["mode"] == "ctag":
-            props = self._collection_props()
+            props = self._dav.collection_props()
             ctag = props.get(CTAG_TAG)
             if ctag is not None and ctag == previous.get("ctag"):
                 return SyncResult(events=[], full=False, state=state)
@@ -238,10 +234,10 @@ class CalDAVSource:
     def _full(self, window: SyncWindow, props: dict[str, Any] | None = None) -> SyncResult:
         """Read the whole window; ``props`` are the collection's token/ctag if just read."""
         if props is None:
-            props = {} if self._mode == "window" else self._collection_props()
+            props = {} if self._mode == "window" else self._dav.collection_props()
         mode = self._choose_mode(props)
-        calendar = self._cal()
-        found = self._call(
+        calendar = self._dav.calendar()
+        found = self._dav.call(
             "reading the window",
             lambda: calendar.search(
                 start=window.start,
@@ -277,9 +273,9 @@ class CalDAVSource:
 
     # -- incremental sync (RFC 6578) ------------------------------------------
     def _incremental(self, window: SyncWindow, previous: dict[str, Any]) -> SyncResult:
-        calendar = self._cal()
+        calendar = self._dav.calendar()
         token = previous.get("token")
-        changes = self._call(
+        changes = self._dav.call(
             "reading changes (sync-collection)",
             lambda: calendar.get_objects_by_sync_token(
                 sync_token=token, load_objects=False, disable_fallback=True
@@ -298,7 +294,7 @@ class CalDAVSource:
         for href in deleted:
             removed.update(hrefs.pop(href, []))
         if changed:
-            loaded = self._call(
+            loaded = self._dav.call(
                 "fetching changed events (calendar-multiget)",
                 lambda: calendar.multiget(list(changed.values())),
             )
@@ -338,85 +334,6 @@ class CalDAVSource:
             log.warning("%s: skipping unreadable calendar object %s: %s", self._id, href, err)
             return None
 
-    def _collection_props(self) -> dict[str, Any]:
-        calendar = self._cal()
-        props: dict[str, Any] = self._call(
-            "reading the calendar's sync-token and ctag",
-            lambda: calendar.get_properties([_SyncToken(), _GetCtag()]),
-        )
-        return props
-
-    def _cal(self) -> Any:
-        if self._calendar is None:
-            client: Any = DAVClient(
-                url=self._url,
-                username=self._username,
-                password=self._password.reveal() if self._password is not None else None,
-                timeout=int(max(1, self._timeout)),
-                ssl_verify_cert=self._verify_tls,
-                enable_rfc6764=False,
-                rate_limit_handle=False,
-            )
-            self._calendar = client.calendar(url=self._url)
-        return self._calendar
-
-    def _call(self, doing: str, fn: Callable[[], T], *, sync_report: bool = False) -> T:
-        """Run one request, retrying throttled answers; translate every failure."""
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except dav_error.RateLimitError as err:
-                wait = err.retry_after_seconds
-                if wait is None:
-                    wait = float(min(2**attempt, self._max_wait))
-                if attempt >= self._retries or wait > self._max_wait:
-                    raise ThrottledError(
-                        self._id,
-                        f"the server is throttling requests ({doing}); "
-                        f"gave up after {attempt + 1} attempts",
-                        retry_after=wait,
-                    ) from None
-                attempt += 1
-                self._sleep(wait)
-            except CalrefError:
-                raise
-            except Exception as err:
-                raise self._translate(err, doing, sync_report=sync_report) from None
-
-    def _translate(self, err: Exception, doing: str, *, sync_report: bool) -> CalendarError:
-        if isinstance(err, dav_error.DAVError):
-            status = err.status
-            pre = set(err.preconditions)
-            if sync_report and (
-                pre & {VALID_SYNC_TOKEN, SUPPORTED_REPORT} or (status in (409, 412) and not pre)
-            ):
-                return SyncStateExpired(self._id, "the server rejected the sync token; resync")
-            if status == 401:
-                return CalendarError(
-                    self._id, f"authentication failed while {doing} (check username and password)"
-                )
-            if status == 403 or isinstance(err, dav_error.AuthorizationError):
-                return CalendarError(self._id, f"access denied to {self._url} while {doing}")
-            if status == 404 or isinstance(err, dav_error.NotFoundError):
-                return CalendarError(self._id, f"no calendar at {self._url} ({doing})")
-            if status is not None and status >= 500:
-                return CalendarError(
-                    self._id, f"server error HTTP {status} while {doing}", transient=True
-                )
-            code = f"HTTP {status}" if status is not None else type(err).__name__
-            return CalendarError(self._id, f"{doing} failed: {code}")
-        if isinstance(err, OSError):  # niquests/requests connection errors and timeouts
-            host = urlsplit(self._url).netloc
-            return CalendarError(
-                self._id,
-                f"cannot reach the CalDAV server {host} while {doing} ({type(err).__name__})",
-                transient=True,
-            )
-        return CalendarError(
-            self._id, f"unexpected reply while {doing} ({type(err).__name__})", transient=True
-        )
-
 
 def _days(window: SyncWindow) -> list[str]:
     """The UTC days a window starts and ends on: a state is only reused within them."""
@@ -424,14 +341,6 @@ def _days(window: SyncWindow) -> list[str]:
         window.start.astimezone(UTC).date().isoformat(),
         window.end.astimezone(UTC).date().isoformat(),
     ]
-
-
-class _SyncToken(BaseElement):
-    tag: ClassVar[str] = SYNC_TOKEN_TAG
-
-
-class _GetCtag(BaseElement):
-    tag: ClassVar[str] = CTAG_TAG
 
 
 # ---------------------------------------------------------------- factory

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -26,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.http_server import RunningServer, serve_in_thread
 from connectors.secrets import Secret
 from rules.errors import CalrefError, SwitchboardError
 from rules.model import PhoneAction, User
@@ -266,10 +264,12 @@ def serve(
 class RunningSimulator:
     """A simulator served by uvicorn in a background thread; ``stop()`` ends it."""
 
-    url: str
+    http: RunningServer
     app: FastAPI
-    server: uvicorn.Server
-    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return self.http.url
 
     @property
     def switchboard(self) -> SimulatedSwitchboard:
@@ -277,28 +277,14 @@ class RunningSimulator:
         return board
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.http.stop(timeout=10)
 
 
 def run_in_thread(
     app: FastAPI, host: str = "127.0.0.1", startup_timeout: float = 10.0
 ) -> RunningSimulator:
     """Serve ``app`` on a free port of ``host`` (loopback) in a daemon thread; wait until up."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"switchboard-sim-{port}", daemon=True
+    http = serve_in_thread(
+        app, host, 0, name="switchboard simulator", startup_timeout=startup_timeout
     )
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise CalrefError(f"switchboard simulator did not start on {host}:{port}")
-        time.sleep(0.01)
-    return RunningSimulator(f"http://{host}:{port}", app, server, thread)
+    return RunningSimulator(http, app)
