@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
 from rules.errors import CalrefError, SwitchboardError
@@ -32,6 +33,9 @@ from sync.store import Store
 from sync.store import records as rec
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -110,23 +114,33 @@ class Executor:
         """Publish pending referral changes, then carry out every due action."""
         self.publish_pending()
         users = self.store.users_with_due_work(self.clock.now())
-        if not users:
-            return []
-        if self.concurrency <= 1 or len(users) == 1:
-            results = [self._run_user(u) for u in users]
-        else:
-            with ThreadPoolExecutor(
-                max_workers=min(self.concurrency, len(users)), thread_name_prefix="calref-exec"
-            ) as pool:
-                results = list(pool.map(self._run_user, users))
+        results = self._per_user(self._run_user, users)
         return [event for events in results for event in events]
+
+    def _per_user(self, work: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+        """``work`` on every item, up to ``concurrency`` at once; each item is one user's work."""
+        if self.concurrency <= 1 or len(items) <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(
+            max_workers=min(self.concurrency, len(items)), thread_name_prefix="calref-exec"
+        ) as pool:
+            return list(pool.map(work, items))
 
     # -- referrals ---------------------------------------------------------------------------
 
     def publish_pending(self) -> None:
-        """Publish, update or withdraw referrals whose switchboard copy differs from the plan."""
+        """Publish, update or withdraw referrals whose switchboard copy differs from the plan.
+
+        Users in parallel (up to ``concurrency`` calls), each user's referrals in start order.
+        """
         now = self.clock.now()
+        by_user: dict[str, list[rec.StoredReferral]] = {}
         for ref in self.store.unpublished_referrals(now):
+            by_user.setdefault(ref.user_id, []).append(ref)
+        self._per_user(lambda refs: self._publish_user(refs, now), list(by_user.values()))
+
+    def _publish_user(self, refs: list[rec.StoredReferral], now: datetime) -> None:
+        for ref in refs:
             if ref.active:
                 key = f"publish:{ref.id}:{ref.content_hash}:{ref.plan_version}"
                 outcome, new_hash = "published", ref.content_hash
