@@ -50,7 +50,13 @@ def build_switchboard(app: AppConfig, clock: Clock) -> Switchboard:
     if cfg.token_env or cfg.token_file:
         token = read_secret(env=cfg.token_env, file=cfg.token_file, what="switchboard token")
     assert cfg.url is not None  # checked when the config was loaded
-    return HttpSwitchboard(cfg.url, token, client_name=cfg.client_name, timeout=cfg.timeout_seconds)
+    return HttpSwitchboard(
+        cfg.url,
+        token,
+        client_name=cfg.client_name,
+        timeout=cfg.timeout_seconds,
+        max_connections=cfg.concurrency,
+    )
 
 
 def build_sources(app: AppConfig) -> dict[str, list[CalendarSource]]:

@@ -158,8 +158,9 @@ class Service:
         for source_id, (user_id, _source) in self.sources.items():
             self.store.ensure_source(source_id, user_id)
         self.started = True
-        self.poll_sources(force=True)
-        for user_id in self.users:
+        replanned = self.poll_sources(force=True)
+        # Users whose calendars did not change still need a plan for the current window.
+        for user_id in self.users.keys() - replanned:
             self.replan(user_id)
         log.info("service started: %d users, %d sources", len(self.users), len(self.sources))
         return self.execute_due()

@@ -47,6 +47,7 @@ class HttpSwitchboard:
         client_name: str = "calref",
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        max_connections: int = 20,
     ) -> None:
         parsed = httpx.URL(url) if "://" in url else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
@@ -65,7 +66,10 @@ class HttpSwitchboard:
             headers=headers,
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            # One connection per concurrent call: the service's concurrency limit sizes the pool.
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         )
 
     def __repr__(self) -> str:

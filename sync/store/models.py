@@ -128,6 +128,9 @@ class ActionRow(Base):
         UniqueConstraint("identity", name="uq_planned_actions_identity"),
         UniqueConstraint("idempotency_key", name="uq_planned_actions_idempotency_key"),
         Index("ix_planned_actions_status_due", "status", "due_at"),
+        # The executor asks for one user's due actions; without this SQLite picks
+        # the (status, due_at) index and scans every pending action of every user.
+        Index("ix_planned_actions_user_status_due", "user_id", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
