@@ -19,6 +19,7 @@ from caldav.davclient import DAVClient
 from caldav.elements.base import BaseElement
 from caldav.lib import error as dav_error
 
+from connectors.calendars.throttle import ThrottlePolicy
 from connectors.secrets import Secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 
@@ -53,8 +54,7 @@ class CalDAVCollection:
         self._password = password
         self._timeout = timeout_seconds
         self._verify_tls = verify_tls
-        self._retries = throttle_retries
-        self._max_wait = max_retry_wait
+        self._throttle = ThrottlePolicy(throttle_retries, max_retry_wait)
         self._sleep = sleep
         self._calendar: Any = None
 
@@ -89,15 +89,13 @@ class CalDAVCollection:
             try:
                 return fn()
             except dav_error.RateLimitError as err:
-                wait = err.retry_after_seconds
+                wait = self._throttle.wait(attempt, err.retry_after_seconds)
                 if wait is None:
-                    wait = float(min(2**attempt, self._max_wait))
-                if attempt >= self._retries or wait > self._max_wait:
                     raise ThrottledError(
                         self._id,
                         f"the server is throttling requests ({doing}); "
                         f"gave up after {attempt + 1} attempts",
-                        retry_after=wait,
+                        retry_after=err.retry_after_seconds,
                     ) from None
                 attempt += 1
                 self._sleep(wait)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_organizer
+from connectors.calendars.throttle import ThrottlePolicy
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, ThrottledError
 from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
@@ -253,8 +254,10 @@ class EwsCalendarSource:
                 return action()
             except ErrorServerBusy as err:
                 back_off = err.back_off
-                wait = back_off if back_off is not None else 2.0**attempt
-                if attempt >= self._throttle_retries or wait > self._max_retry_wait:
+                wait = ThrottlePolicy(self._throttle_retries, self._max_retry_wait).wait(
+                    attempt, back_off
+                )
+                if wait is None:
                     raise ThrottledError(
                         self._id, "Exchange server busy, try again later", retry_after=back_off
                     ) from None

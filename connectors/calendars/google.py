@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.google_mapping import EventMapper
+from connectors.calendars.throttle import ThrottlePolicy, parse_retry_after
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 from rules.model import CalendarEvent
@@ -265,9 +266,10 @@ class GoogleCalendarSource:
                 return request.execute(num_retries=self._library_retries)
             except HttpError as err:
                 problem = _classify(err)
-                if problem.throttled and attempt < self._throttle_retries:
-                    wait = problem.retry_after if problem.retry_after is not None else 2.0**attempt
-                    if wait <= self._max_retry_wait:
+                if problem.throttled:
+                    policy = ThrottlePolicy(self._throttle_retries, self._max_retry_wait)
+                    wait = policy.wait(attempt, problem.retry_after)
+                    if wait is not None:
                         attempt += 1
                         self._sleep(wait)
                         continue
@@ -317,24 +319,14 @@ def _classify(err: Any) -> _HttpProblem:
             reason = str(errors[0].get("reason", ""))
     except (ValueError, AttributeError, UnicodeDecodeError):
         pass
-    return _HttpProblem(status, reason, message[:200], _retry_after(err.resp))
+    return _HttpProblem(
+        status, reason, message[:200], parse_retry_after(_header(err.resp, "retry-after"))
+    )
 
 
-def _retry_after(resp: Any) -> float | None:
-    value = resp.get("retry-after") if hasattr(resp, "get") else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+def _header(resp: Any, name: str) -> str | None:
+    value = resp.get(name) if hasattr(resp, "get") else None
+    return None if value is None else str(value)
 
 
 def _transport_error(source: str, err: Exception) -> CalendarError:

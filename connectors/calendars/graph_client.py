@@ -17,14 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import msal
 
+from connectors.calendars.throttle import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, SyncStateExpired, ThrottledError
 
@@ -232,7 +231,7 @@ class GraphClient:
                 attempt += 1
                 continue
             if response.status_code in RETRY_STATUSES:
-                wait = _retry_after(response.headers.get("Retry-After"))
+                wait = parse_retry_after(response.headers.get("Retry-After"))
                 if attempt >= self.max_retries or (wait is not None and wait > self.max_retry_wait):
                     self._raise_exhausted(response, source, what, wait, attempt)
                 self.sleep(wait if wait is not None else self._backoff(attempt))
@@ -302,19 +301,3 @@ def _error_of(response: httpx.Response) -> tuple[str | None, str | None]:
     code = error.get("code")
     message = error.get("message")
     return (str(code) if code else None, str(message)[:200] if message else None)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date relative to Date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

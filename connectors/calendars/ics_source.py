@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -23,6 +22,7 @@ import httpx
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.ics_parse import parse_ics_report
+from connectors.calendars.throttle import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, ThrottledError
 
@@ -241,7 +241,7 @@ class IcsUrlSource:
     def _check_status(self, resp: httpx.Response) -> None:
         code = resp.status_code
         if code in (429, 503):
-            retry = _retry_after(resp.headers.get("retry-after"), self._clock())
+            retry = parse_retry_after(resp.headers.get("retry-after"), self._clock())
             raise ThrottledError(self.id, f"HTTP {code}: the server asks us to wait", retry)
         if code in (401, 403):
             raise CalendarError(self.id, f"HTTP {code}: access denied (check the credentials)")
@@ -270,19 +270,3 @@ class IcsUrlSource:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
