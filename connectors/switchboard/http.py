@@ -10,15 +10,14 @@ gateway's own error message, never the token.
 
 from __future__ import annotations
 
-import email.utils
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalrefError, SwitchboardError
 from rules.model import PhoneAction
@@ -188,7 +187,7 @@ class HttpSwitchboard:
             text += f" {code}"
         if message:
             text += f": {self._clean(message)}"
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return error_for_status(status, text, code=code, retry_after=retry_after)
 
     def _malformed(self, method: str, path: str, problem: str) -> SwitchboardError:
@@ -212,20 +211,3 @@ class HttpSwitchboard:
 def _seg(value: str) -> str:
     """One URL path segment; ``/`` in a referral id is allowed by the contract."""
     return quote(value, safe="")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
