@@ -1,0 +1,1 @@
+"""The service: config, store, planning, executing, scheduling and the command line."""
