@@ -23,7 +23,11 @@ cores) happens before T; if it overruns T the run stops and asks for a larger
 ``--lead``.
 
     .venv/bin/python benchmarks/action_lag.py [--actions 10000] [--latency 0.02]
-        [--concurrency 16] [--server process|thread|both] [--lead SECONDS]
+        [--concurrency 16] [--server process|thread|both] [--lead SECONDS] [--store URL]
+
+``--store`` runs on another store (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
+instead of a fresh SQLite file; the calref tables in that database are dropped first, so
+every run starts from an empty store.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from connectors.calendars.base import SyncResult, SyncWindow
 from connectors.switchboard.simulator import create_app, run_in_thread
@@ -55,6 +61,8 @@ from sync.clock import SystemClock
 from sync.config import AppConfig, load_config
 from sync.runtime import build_switchboard, make_planner, open_store, service_settings
 from sync.service import Service, ServiceSettings
+from sync.store import create_store_engine
+from sync.store.models import Base
 
 CLIENT = "calref-bench"
 SUBJECT = "Board meeting #close"
@@ -153,7 +161,9 @@ def free_port() -> int:
         return port
 
 
-def write_config(directory: Path, actions: int, url: str, concurrency: int) -> Path:
+def write_config(
+    directory: Path, actions: int, url: str, concurrency: int, store: str | None = None
+) -> Path:
     users = [
         {
             "id": f"u{i:05d}",
@@ -164,7 +174,7 @@ def write_config(directory: Path, actions: int, url: str, concurrency: int) -> P
         for i in range(actions)
     ]
     doc = {
-        "store": "sqlite:///store.db",
+        "store": store or "sqlite:///store.db",
         "switchboard": {
             "kind": "http",
             "url": url,
@@ -233,7 +243,25 @@ def say(text: str) -> None:
     print(f"[action_lag] {text}", file=sys.stderr, flush=True)
 
 
-def run(mode: str, actions: int, latency: float, concurrency: int, lead: float) -> RunResult:
+def fresh_store(url: str) -> None:
+    """Drop calref's tables (and Alembic's version table) in the database at ``url``."""
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        engine.dispose()
+
+
+def run(
+    mode: str,
+    actions: int,
+    latency: float,
+    concurrency: int,
+    lead: float,
+    store_url: str | None = None,
+) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="calref-lag-") as tmp:
         directory = Path(tmp)
         started = time.monotonic()
@@ -241,7 +269,9 @@ def run(mode: str, actions: int, latency: float, concurrency: int, lead: float) 
         # T: a whole second, far enough ahead for the setup below
         due = (clock.now() + timedelta(seconds=lead)).replace(microsecond=0)
         placeholder = "http://127.0.0.1:9"
-        config = write_config(directory, actions, placeholder, concurrency)
+        if store_url is not None:
+            fresh_store(store_url)
+        config = write_config(directory, actions, placeholder, concurrency, store_url)
         app = load_config(config)
         say(f"[{mode}] config with {actions} users loaded; T = {due.isoformat()}")
         with simulator(mode, app, config, latency) as (url, server_pid):
@@ -383,6 +413,13 @@ def report(result: RunResult) -> list[str]:
     return lines
 
 
+def store_kind(url: str | None) -> str:
+    if url is None:
+        return "SQLite (fresh file)"
+    parsed = make_url(url)
+    return f"{parsed.get_backend_name()} ({parsed.host or 'local'}/{parsed.database})"
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = ServiceSettings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -401,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="seconds from the start of setup to T (default: 30 + 10 ms per action)",
     )
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="store URL (default: a fresh SQLite file); its calref tables are dropped first",
+    )
     args = parser.parse_args(argv)
     if args.actions < 1 or args.latency < 0 or args.concurrency < 1:
         parser.error("--actions and --concurrency must be positive, --latency not negative")
@@ -411,11 +453,11 @@ def main(argv: list[str] | None = None) -> int:
         "calref action lag (benchmarks/action_lag.py)",
         machine_line(),
         f"workload: {args.actions:,} users x 1 '#close' meeting starting at the same second T; "
-        f"SQLite store; concurrency {args.concurrency}",
+        f"{store_kind(args.store)} store; concurrency {args.concurrency}",
     ]
     body: list[str] = []
     for mode in modes:
-        result = run(mode, args.actions, args.latency, args.concurrency, lead)
+        result = run(mode, args.actions, args.latency, args.concurrency, lead, args.store)
         body += report(result)
     print("\n".join(head + body))
     return 0

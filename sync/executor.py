@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,16 +113,27 @@ class Executor:
     def run_due(self) -> list[ActionEvent]:
         """Publish pending referral changes, then carry out every due action."""
         self.publish_pending()
-        users = self.store.users_with_due_work(self.clock.now())
-        results = self._per_user(self._run_user, users)
+        now = self.clock.now()
+        users = self.store.users_with_due_work(now)
+        # read a batch of users' actions at a time: the first calls start while the rest is read
+        due = self.store.due_actions_of(users, now)
+        results = self._per_user(self._run_user, due, len(users))
         return [event for events in results for event in events]
 
-    def _per_user(self, work: Callable[[_T], _R], items: list[_T]) -> list[_R]:
-        """``work`` on every item, up to ``concurrency`` at once; each item is one user's work."""
-        if self.concurrency <= 1 or len(items) <= 1:
+    def _per_user(
+        self, work: Callable[[_T], _R], items: Iterable[_T], count: int | None = None
+    ) -> list[_R]:
+        """``work`` on every item, up to ``concurrency`` at once; each item is one user's work.
+
+        ``count`` is the number of items when ``items`` is an iterator (consumed as work starts).
+        """
+        if count is None:
+            items = list(items)
+            count = len(items)
+        if self.concurrency <= 1 or count <= 1:
             return [work(item) for item in items]
         with ThreadPoolExecutor(
-            max_workers=min(self.concurrency, len(items)), thread_name_prefix="calref-exec"
+            max_workers=min(self.concurrency, count), thread_name_prefix="calref-exec"
         ) as pool:
             return list(pool.map(work, items))
 
@@ -192,20 +203,28 @@ class Executor:
 
     # -- actions -----------------------------------------------------------------------------
 
-    def _run_user(self, user_id: str) -> list[ActionEvent]:
+    def _run_user(self, due: list[rec.StoredAction]) -> list[ActionEvent]:
+        """One user's due actions (read at the start of the pass), in order.
+
+        Every write checks that the action is still live with the key read; if a
+        re-plan changed it meanwhile, the user's remaining actions wait for the
+        next pass, which reads the new plan.
+        """
         events: list[ActionEvent] = []
         now = self.clock.now()
-        for row in self.store.live_actions(user_id, now):
+        for row in due:
             if row.status == rec.PENDING and row.next_attempt_at and row.next_attempt_at > now:
                 break  # waiting to retry: later actions of this user wait for it (time order)
             event = self._carry_out(row, now)
+            if event is None:
+                break
             events.append(event)
             self._notify(event)
             if event.outcome == "retry":
                 break
         return events
 
-    def _carry_out(self, row: rec.StoredAction, now: datetime) -> ActionEvent:
+    def _carry_out(self, row: rec.StoredAction, now: datetime) -> ActionEvent | None:
         if row.status == rec.SENDING:
             return self._send(row, now, "re-sent after an interruption, same idempotency key")
         if not row.action.changes_phone:
@@ -240,16 +259,22 @@ class Executor:
         note = f"late by {_span(late)} (catch-up)" if late > self.late_after else ""
         return self._send(row, now, note)
 
-    def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent:
-        row = self.store.mark_sending(row.id, now)
+    def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent | None:
+        # committed before the call: a crash from here on re-sends with the same key
+        claimed = self.store.claim(row, now)
+        if claimed is None:
+            return None  # a re-plan changed or cancelled it since it was read
+        row = claimed
         try:
             state = self.switchboard.apply_action(row.user_id, row.action, row.idempotency_key)
         except Exception as err:
-            return self._failed_call(row, now, err)
+            return self._failed_call(row, now, err, claimed=True)
         log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
-        return self._finish(row, now, rec.DONE, "sent", note, phone=state)
+        return self._finish(row, now, rec.DONE, "sent", note, phone=state, claimed=True)
 
-    def _failed_call(self, row: rec.StoredAction, now: datetime, err: Exception) -> ActionEvent:
+    def _failed_call(
+        self, row: rec.StoredAction, now: datetime, err: Exception, *, claimed: bool = False
+    ) -> ActionEvent | None:
         if not isinstance(err, CalrefError):
             log.exception("user %s: unexpected error from the switchboard", row.user_id)
         transient = not isinstance(err, SwitchboardError) or err.transient
@@ -272,10 +297,13 @@ class Executor:
                 f"attempt {attempts}: {err}",
                 error=str(err),
                 retry_at=retry_at,
+                claimed=claimed,
             )
         log.error("user %s: %s failed for good: %s", row.user_id, row.action, err)
         why = "transient error, attempts exhausted" if transient else "permanent error"
-        return self._finish(row, now, rec.FAILED, "failed", f"{why}: {err}", error=str(err))
+        return self._finish(
+            row, now, rec.FAILED, "failed", f"{why}: {err}", error=str(err), claimed=claimed
+        )
 
     def _delay(self, attempts: int, err: Exception) -> timedelta:
         retry_after = getattr(err, "retry_after", None)
@@ -294,7 +322,12 @@ class Executor:
         phone: PhoneState | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
-    ) -> ActionEvent:
+        claimed: bool = False,
+    ) -> ActionEvent | None:
+        """Record the outcome; None when an unclaimed action was changed by a re-plan meanwhile.
+
+        A claimed action (marked ``sending`` by us) always gets its outcome recorded.
+        """
         # a kept end records the observed phone, but not as "our result"
         stored = self.store.finish_action(
             row.id,
@@ -305,7 +338,10 @@ class Executor:
             state=phone if status == rec.DONE else None,
             error=error,
             retry_at=retry_at,
+            expect_key=None if claimed else row.idempotency_key,
         )
+        if stored is None:
+            return None
         return ActionEvent(
             user=row.user_id,
             at=now,

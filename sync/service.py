@@ -155,13 +155,11 @@ class Service:
         """Migrate the store, register users and sources, read calendars, then catch up."""
         self.store.migrate()
         self.store.upsert_users(list(self.users.values()))
-        for source_id, (user_id, _source) in self.sources.items():
-            self.store.ensure_source(source_id, user_id)
+        self.store.ensure_sources([(sid, uid) for sid, (uid, _src) in self.sources.items()])
         self.started = True
         replanned = self.poll_sources(force=True)
         # Users whose calendars did not change still need a plan for the current window.
-        for user_id in self.users.keys() - replanned:
-            self.replan(user_id)
+        self.replan_users(sorted(self.users.keys() - replanned))
         log.info("service started: %d users, %d sources", len(self.users), len(self.sources))
         return self.execute_due()
 
@@ -190,8 +188,7 @@ class Service:
                     continue
                 if self._sync(source_id):
                     changed.add(user_id)
-        for user_id in sorted(changed):
-            self.replan(user_id)
+        self.replan_users(sorted(changed))
         if changed:
             self._changed()
         return changed
@@ -230,7 +227,7 @@ class Service:
             lock.release()
 
     def _source_state(self, source_id: str) -> SourceState | None:
-        return next((s for s in self.store.sources() if s.id == source_id), None)
+        return self.store.source(source_id)
 
     def _due(
         self, source_id: str, known: SourceState | None, now: datetime, *, force: bool
@@ -292,32 +289,59 @@ class Service:
 
     def replan(self, user_id: str) -> PlanDiff | None:
         """Re-plan one user from their stored events and write the diff (None if it failed)."""
-        user = self.users[user_id]
+        return self.replan_users([user_id])[user_id]
+
+    def replan_users(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]:
+        """``replan`` many users: a few queries and one transaction per batch of users.
+
+        Each user's re-plan is still all or nothing; a user whose planning fails
+        keeps the previous plan (None in the result) and does not hold up the others.
+        """
+        out: dict[str, PlanDiff | None] = {}
+        for start in range(0, len(user_ids), self.REPLAN_BATCH):
+            out.update(self._replan_batch(user_ids[start : start + self.REPLAN_BATCH]))
+        return out
+
+    #: users re-planned per transaction (the plan lock is held for one batch at a time)
+    REPLAN_BATCH = 200
+
+    def _replan_batch(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]:
+        out: dict[str, PlanDiff | None] = {}
         with self._plan_lock:
             now = self.clock.now()
             window = self.window(now)
-            events = self.store.events_for_user(user_id)
-            try:
-                plan = self.planner(user, events, window)
-                _check_plan(plan, user_id)
-            except CalrefError as err:
-                log.error("user %s: planning failed, keeping the previous plan: %s", user_id, err)
-                self.store.audit(now, user_id, "plan", "error", str(err))
-                return None
-            referrals, actions = self.store.plan_state(user_id)
-            diff = diff_plan(plan, referrals, actions, now, window)
-            self.store.apply_diff(diff, now)
-            return diff
+            events = self.store.events_for_users(user_ids)
+            plans: dict[str, Plan] = {}
+            for user_id in user_ids:
+                try:
+                    plan = self.planner(self.users[user_id], events[user_id], window)
+                    _check_plan(plan, user_id)
+                except CalrefError as err:
+                    log.error(
+                        "user %s: planning failed, keeping the previous plan: %s", user_id, err
+                    )
+                    self.store.audit(now, user_id, "plan", "error", str(err))
+                    out[user_id] = None
+                    continue
+                plans[user_id] = plan
+            states = self.store.plan_states(list(plans))
+            diffs = [
+                diff_plan(plan, *states[user_id], now, window) for user_id, plan in plans.items()
+            ]
+            self.store.apply_diffs(diffs, now)
+            out.update({d.user: d for d in diffs})
+        return {u: out[u] for u in user_ids}
 
     def replan_stale(self) -> list[str]:
         """Re-plan users whose plan is older than ``replan_interval`` (the window moves on)."""
         now = self.clock.now()
+        planned = self.store.planned_times()
         stale = []
         for user_id in self.users:
-            planned = self.store.planned_at(user_id)
-            if planned is None or planned + self.settings.replan_interval <= now:
-                self.replan(user_id)
+            at = planned.get(user_id)
+            if at is None or at + self.settings.replan_interval <= now:
                 stale.append(user_id)
+        self.replan_users(stale)
         if stale:
             self._changed()
         return stale
@@ -353,11 +377,10 @@ class Service:
             if known.backoff_until is not None:
                 nxt = max(nxt, known.backoff_until)
             times.append(nxt)
+        planned = self.store.planned_times()
         for user_id in self.users:
-            planned = self.store.planned_at(user_id)
-            times.append(
-                self.clock.now() if planned is None else planned + self.settings.replan_interval
-            )
+            at = planned.get(user_id)
+            times.append(self.clock.now() if at is None else at + self.settings.replan_interval)
         return min(times) if times else None
 
     def run_virtual(

@@ -1,59 +1,93 @@
 """The store's record of what happened: the last known phone state and the append-only audit log.
 
-``save_phone`` and ``audit_action`` write inside a caller's transaction (the
-plan and execution methods use them); the ``AuditStore`` methods open their own.
+``upsert_phone`` and ``insert_audit`` write on a caller's SQLAlchemy Core
+connection, inside its transaction (the executor records an action's outcome,
+the phone state and the audit line in one); the ``AuditStore`` methods open
+their own transactions.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from connectors.switchboard.base import PhoneMode, PhoneState
 from rules.model import PhoneAction
 from sync.store import records as rec
-from sync.store.base import StoreBase
-from sync.store.models import ActionRow, AuditRow, PhoneRow
+from sync.store.base import AUDIT, PHONES, StoreBase
+from sync.store.models import AuditRow, PhoneRow
 
 
-def save_phone(s: Session, user_id: str, state: PhoneState, now: datetime) -> None:
-    """Remember ``state`` as the user's phone state observed at ``now`` (in session ``s``)."""
-    row = s.get(PhoneRow, user_id)
-    if row is None:
-        row = PhoneRow(user_id=user_id)
-        s.add(row)
-    row.mode, row.active_profile = state.mode.value, state.active_profile
-    row.forward_number, row.version = state.forward_number, state.version
-    row.changed_by, row.observed_at = state.changed_by, now
+def upsert_phone(conn: Connection, user_id: str, state: PhoneState, now: datetime) -> None:
+    """Remember ``state`` as the user's phone state observed at ``now`` (one upsert)."""
+    params = {
+        "user_id": user_id,
+        "mode": state.mode.value,
+        "active_profile": state.active_profile,
+        "forward_number": state.forward_number,
+        "version": state.version,
+        "changed_by": state.changed_by,
+        "observed_at": now,
+    }
+    stmt = _phone_upsert(conn.dialect.name)
+    if stmt is not None:
+        conn.execute(stmt, params)
+        return
+    values = {k: v for k, v in params.items() if k != "user_id"}
+    done = conn.execute(update(PHONES).where(PHONES.c.user_id == user_id).values(values))
+    if done.rowcount == 0:
+        conn.execute(insert(PHONES).values(params))
 
 
-def audit_action(
-    s: Session, now: datetime, row: ActionRow, kind: str, outcome: str, detail: str
-) -> None:
-    """Append an audit line about the action ``row`` (in session ``s``)."""
-    s.add(
-        AuditRow(
-            at=now,
-            user_id=row.user_id,
-            kind=kind,
-            outcome=outcome,
-            action_id=row.id,
-            referral_id=row.referral_id,
-            idempotency_key=row.idempotency_key,
-            action=f"{row.moment}: {rec.action_from_text(row.action)}",
-            detail=detail,
-        )
-    )
+@cache
+def _phone_upsert(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (user_id) DO UPDATE`` for SQLite and PostgreSQL, else None."""
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    dialect_insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    columns = [c.name for c in PHONES.c]
+    stmt = dialect_insert(PHONES).values({c: bindparam(c) for c in columns})
+    changed = {c: stmt.excluded[c] for c in columns if c != "user_id"}
+    return stmt.on_conflict_do_update(index_elements=["user_id"], set_=changed)
+
+
+_INSERT_AUDIT = insert(AUDIT)
+
+
+def audit_values(
+    now: datetime, action: rec.StoredAction, kind: str, outcome: str, detail: str
+) -> dict[str, Any]:
+    """The ``audit_log`` row (for a Core insert) about the planned ``action``."""
+    return {
+        "at": now,
+        "user_id": action.user_id,
+        "kind": kind,
+        "outcome": outcome,
+        "action_id": action.id,
+        "referral_id": action.referral_id,
+        "idempotency_key": action.idempotency_key,
+        "action": f"{action.moment}: {action.action}",
+        "detail": detail,
+    }
+
+
+def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` (``audit_values`` dicts) to the audit log on connection ``conn``."""
+    if rows:
+        conn.execute(_INSERT_AUDIT, rows)
 
 
 class AuditStore(StoreBase):
     """Phone states and the audit log."""
 
     def save_phone_state(self, user_id: str, state: PhoneState, now: datetime) -> None:
-        with self._tx() as s:
-            save_phone(s, user_id, state, now)
+        with self._conn() as conn:
+            upsert_phone(conn, user_id, state, now)
 
     def phone_state(self, user_id: str) -> tuple[PhoneState, datetime] | None:
         """The last phone state the switchboard reported, and when."""

@@ -1,20 +1,64 @@
 """The base of the store's parts: its sessions (a transaction per method), row-to-record mapping.
 
-``StoreBase`` holds the engine and opens the transactions; the ``*_record``
-functions turn ORM rows into the ``sync.store.records`` dataclasses the store's
-methods return (never ORM rows).
+``StoreBase`` holds the engine and opens the transactions: ORM sessions
+(``_tx``) for the rarely used methods, plain SQLAlchemy Core connections
+(``_conn`` to write, ``_read`` to only read) for the hot paths (the executor
+runs several statements per action, and the ORM's unit of work costs more CPU
+than the database does). On SQLite, writing transactions of one process take
+turns on a lock: SQLite has one writer at a time, and its busy handler sleeps
+(up to 100 ms a try) where a waiting thread could have been handed the turn. The
+``*_record`` functions turn rows, ORM or Core (same attribute names), into the
+``sync.store.records`` dataclasses the store's methods return (never rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, TypeVar
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store import records as rec
-from sync.store.models import ActionRow, ReferralRow, SourceRow
+from sync.store.models import (
+    ActionRow,
+    AuditRow,
+    EventRow,
+    PhoneRow,
+    ReferralRow,
+    SourceRow,
+    UserRow,
+)
+
+_T = TypeVar("_T")
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# The tables, for SQLAlchemy Core statements on the hot paths.
+USERS = _table(UserRow)
+SOURCES = _table(SourceRow)
+EVENTS = _table(EventRow)
+REFERRALS = _table(ReferralRow)
+ACTIONS = _table(ActionRow)
+PHONES = _table(PhoneRow)
+AUDIT = _table(AuditRow)
+
+#: at most this many bound values in one ``IN (...)`` (well under SQLite's and PostgreSQL's limits)
+CHUNK = 500
+
+
+def chunked(items: Sequence[_T], size: int = CHUNK) -> Iterable[Sequence[_T]]:
+    """``items`` in slices of at most ``size``."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 class StoreBase:
@@ -23,14 +67,32 @@ class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+
+    def _writer_turn(self) -> AbstractContextManager[object]:
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        """An ORM session in a transaction (which may write)."""
+        with self._writer_turn(), self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        """A Core connection in a transaction that may write: committed on success."""
+        with self._writer_turn(), self.engine.begin() as conn:
+            yield conn
 
-def action_record(row: ActionRow) -> rec.StoredAction:
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A Core connection in a read-only transaction (readers never wait for writers)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+
+def action_record(row: Any) -> rec.StoredAction:
+    """An ``ActionRow`` or a Core row of ``planned_actions`` as a record."""
     return rec.StoredAction(
         id=row.id,
         identity=row.identity,
@@ -58,7 +120,8 @@ def action_record(row: ActionRow) -> rec.StoredAction:
     )
 
 
-def referral_record(row: ReferralRow) -> rec.StoredReferral:
+def referral_record(row: Any) -> rec.StoredReferral:
+    """A ``ReferralRow`` or a Core row of ``referrals`` as a record."""
     return rec.StoredReferral(
         id=row.id,
         user_id=row.user_id,
@@ -80,7 +143,8 @@ def referral_record(row: ReferralRow) -> rec.StoredReferral:
     )
 
 
-def source_record(row: SourceRow) -> rec.SourceState:
+def source_record(row: Any) -> rec.SourceState:
+    """A ``SourceRow`` or a Core row of ``sources`` as a record."""
     return rec.SourceState(
         id=row.id,
         user_id=row.user_id,

@@ -19,6 +19,11 @@ from rules.errors import CalrefError
 log = logging.getLogger(__name__)
 
 
+#: Connections kept open: the executor's worker threads (16 by default) each use one at a
+#: time, and with SQLAlchemy's default of 5 the others were closed and reopened per action.
+_POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 20}
+
+
 class StoreError(CalrefError):
     """The store cannot be opened or used (bad URL, unreachable database)."""
 
@@ -32,8 +37,10 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         connect_args = {"timeout": 30, "check_same_thread": False}
-        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         in_memory = parsed.database in (None, "", ":memory:")
+        if not in_memory:
+            kwargs = _POOL | kwargs
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,7 +53,7 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        return create_engine(parsed, pool_pre_ping=True, **(_POOL | kwargs))
     raise StoreError(
         f"store url: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)"
     )

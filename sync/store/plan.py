@@ -1,314 +1,306 @@
-"""The store's plan (the truth): referrals and their planned actions, how they are carried out.
+"""The store's plan (the truth): referrals and their planned actions as re-planning writes them.
 
-``apply_diff`` writes a re-plan in one transaction; the execution methods pick
-due actions and record their outcomes with an audit line; the referrals outbox
-tracks which referrals the switchboard still has to be told about.
+``apply_diffs`` writes the re-plans of many users in one transaction (one
+re-plan is all or nothing); ``plan_states`` reads what the planner compares
+against for many users at once. Both use SQLAlchemy Core and multi-row
+statements: start-up re-plans every user, and per-user ORM round trips used to
+cost more than planning itself. Carrying the plan out is in
+``sync.store.execution``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 
-from connectors.switchboard.base import PhoneState
 from sync.store import records as rec
-from sync.store.audit import audit_action, save_phone
-from sync.store.base import StoreBase, action_record, referral_record
+from sync.store.audit import insert_audit
+from sync.store.base import (
+    ACTIONS,
+    REFERRALS,
+    USERS,
+    StoreBase,
+    action_record,
+    chunked,
+    referral_record,
+)
 from sync.store.db import StoreError
-from sync.store.models import ActionRow, AuditRow, ReferralRow, UserRow
 
 if TYPE_CHECKING:
-    from sync.planning import PlanDiff, ReferralUpsert
+    from sync.planning import PlanDiff
+
+PlanState = tuple[list[rec.StoredReferral], list[rec.StoredAction]]
+
+# columns a re-plan may change on a stored action (written back by ``_write_actions``)
+_ACTION_MUTABLE = (
+    "due_at",
+    "referral_start",
+    "referral_end",
+    "action",
+    "events",
+    "rule",
+    "status",
+    "revision",
+    "idempotency_key",
+    "plan_version",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "done_at",
+    "result_version",
+    "result_changed_by",
+)
+_REFERRAL_CONTENT = (
+    "generation",
+    "start_at",
+    "end_at",
+    "reason",
+    "message",
+    "start_action",
+    "end_action",
+    "events",
+    "active",
+    "content_hash",
+    "plan_version",
+)
+_PUBLISH_RESET = {"publish_attempts": 0, "next_attempt_at": None, "publish_error": None}
+
+
+def _update_by_id(table: Any, columns: Sequence[str]) -> Any:
+    """``UPDATE table SET col = :col ... WHERE id = :b_id`` for executemany."""
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({c: bindparam(c) for c in columns})
+    )
 
 
 class PlanStore(StoreBase):
-    """Referrals, planned actions, their execution and publication."""
+    """Referrals and planned actions as re-planning reads and writes them."""
 
-    def plan_state(self, user_id: str) -> tuple[list[rec.StoredReferral], list[rec.StoredAction]]:
+    def plan_state(self, user_id: str) -> PlanState:
         """The user's active referrals and the actions of their current generations."""
-        with self._tx() as s:
-            refs = list(
-                s.scalars(
-                    select(ReferralRow).where(
-                        ReferralRow.user_id == user_id, ReferralRow.active.is_(True)
+        return self.plan_states([user_id])[user_id]
+
+    def plan_states(self, user_ids: Sequence[str]) -> dict[str, PlanState]:
+        """``plan_state`` of many users, in a few queries."""
+        out: dict[str, PlanState] = {u: ([], []) for u in user_ids}
+        with self._read() as conn:
+            for chunk in chunked(list(out)):
+                refs = conn.execute(
+                    select(REFERRALS).where(
+                        REFERRALS.c.user_id.in_(chunk), REFERRALS.c.active.is_(True)
                     )
                 )
-            )
-            ids = [r.id for r in refs] or [""]
-            actions = s.scalars(
-                select(ActionRow).where(
-                    ActionRow.user_id == user_id, ActionRow.referral_id.in_(ids)
-                )
-            )
-            gens = {r.id: r.generation for r in refs}
-            stored = [action_record(a) for a in actions]
-            # include the next generation too: rows created when a running referral moved
-            return [referral_record(r) for r in refs], [
-                a for a in stored if a.generation >= gens.get(a.referral_id, 0)
-            ]
+                gens: dict[str, int] = {}
+                for row in refs:
+                    ref = referral_record(row)
+                    out[ref.user_id][0].append(ref)
+                    gens[ref.id] = ref.generation
+                for ids in chunked(list(gens)):
+                    rows = conn.execute(
+                        select(ACTIONS)
+                        .where(ACTIONS.c.referral_id.in_(ids), ACTIONS.c.user_id.in_(chunk))
+                        .order_by(ACTIONS.c.id)
+                    )
+                    # include the next generation too: rows created when a running referral moved
+                    for row in rows:
+                        if row.generation >= gens[row.referral_id]:
+                            out[row.user_id][1].append(action_record(row))
+        return out
 
     def apply_diff(self, diff: PlanDiff, now: datetime) -> int:
         """Write a re-plan in one transaction; returns the user's plan version."""
-        with self._tx() as s:
-            user = s.get(UserRow, diff.user)
-            if user is None:
-                raise StoreError(f"store: unknown user {diff.user!r}")
-            version = user.plan_version + (0 if diff.empty and not diff.upserts else 1)
-            user.plan_version, user.planned_at = version, now
-            for up in diff.upserts:
-                self._upsert_referral(s, diff.user, up.id, up.generation, up, version)
-            for wd in diff.withdrawals:
-                row = s.get(ReferralRow, wd.id)
-                if row is None:
-                    continue
-                row.active = False
-                if wd.expired:
-                    row.published_hash = None  # over and out of the window: nothing to withdraw
-                else:
-                    row.publish_attempts, row.next_attempt_at, row.publish_error = 0, None, None
-            for new in diff.new_actions:
-                p = new.planned
-                s.add(
-                    ActionRow(
-                        identity=new.identity,
-                        user_id=diff.user,
-                        referral_id=new.referral_id,
-                        generation=new.generation,
-                        moment=new.moment,
-                        ordinal=new.ordinal,
-                        due_at=p.at,
-                        referral_start=p.referral_start,
-                        referral_end=new.referral_end,
-                        action=rec.action_to_text(p.action),
-                        events=rec.keys_to_text(p.events),
-                        rule=p.rule,
-                        status=new.status,
-                        revision=0,
-                        idempotency_key=rec.idempotency_key(new.identity, 0),
-                        plan_version=version,
-                        attempts=0,
-                    )
-                )
-            for upd in diff.updates:
-                arow = s.get_one(ActionRow, upd.id)
-                p = upd.planned
-                arow.due_at, arow.referral_start, arow.referral_end = (
-                    upd.due_at,
-                    p.referral_start,
-                    upd.referral_end,
-                )
-                arow.action, arow.events, arow.rule = (
-                    rec.action_to_text(p.action),
-                    rec.keys_to_text(p.events),
-                    p.rule,
-                )
-                arow.plan_version = version
-                if upd.rearm:
-                    self._rearm(arow, now, "rescheduled")
-                    audit_action(s, now, arow, "plan", "rescheduled", f"due {upd.due_at}")
-            for action_id in diff.cancels:
-                arow = s.get_one(ActionRow, action_id)
-                arow.status, arow.plan_version = rec.CANCELLED, version
-                audit_action(s, now, arow, "plan", "cancelled", "no longer in the plan")
-            for action_id in diff.end_now:
-                arow = s.get_one(ActionRow, action_id)
-                arow.due_at, arow.plan_version = now, version
-                if arow.status != rec.PENDING:
-                    self._rearm(arow, now, "end now")
-                audit_action(
-                    s, now, arow, "plan", "end_now", "referral withdrawn or cut short while running"
-                )
-            return version
+        return self.apply_diffs([diff], now)[0]
 
-    @staticmethod
-    def _rearm(row: ActionRow, now: datetime, why: str) -> None:
-        row.revision += 1
-        row.idempotency_key = rec.idempotency_key(row.identity, row.revision)
-        row.status, row.attempts, row.next_attempt_at, row.last_error = rec.PENDING, 0, None, None
-        row.done_at, row.result_version, row.result_changed_by = None, None, None
+    def apply_diffs(self, diffs: Sequence[PlanDiff], now: datetime) -> list[int]:
+        """Write several users' re-plans in one transaction; returns their plan versions."""
+        if len({d.user for d in diffs}) != len(diffs):  # one user twice: one after the other
+            with self._conn() as conn:
+                return [_write_diffs(conn, [d], now)[0] for d in diffs]
+        with self._conn() as conn:
+            return _write_diffs(conn, diffs, now)
 
-    @staticmethod
-    def _upsert_referral(
-        s: Session, user_id: str, rid: str, gen: int, up: ReferralUpsert, version: int
-    ) -> None:
+
+def _write_diffs(conn: Connection, diffs: Sequence[PlanDiff], now: datetime) -> list[int]:
+    """The writes of ``apply_diffs`` (each user at most once in ``diffs``)."""
+    users = [d.user for d in diffs]
+    known: dict[str, int] = {}
+    for chunk in chunked(users):
+        query = select(USERS.c.id, USERS.c.plan_version).where(USERS.c.id.in_(chunk))
+        known.update({r.id: r.plan_version for r in conn.execute(query)})
+    missing = [u for u in users if u not in known]
+    if missing:
+        raise StoreError(f"store: unknown user {missing[0]!r}")
+    versions = [known[d.user] + (0 if d.empty and not d.upserts else 1) for d in diffs]
+    conn.execute(
+        update(USERS)
+        .where(USERS.c.id == bindparam("b_id"))
+        .values(plan_version=bindparam("v"), planned_at=bindparam("at")),
+        [{"b_id": d.user, "v": v, "at": now} for d, v in zip(diffs, versions, strict=True)],
+    )
+    _write_referrals(conn, diffs, versions)
+    new_actions = [
+        {
+            "identity": new.identity,
+            "user_id": diff.user,
+            "referral_id": new.referral_id,
+            "generation": new.generation,
+            "moment": new.moment,
+            "ordinal": new.ordinal,
+            "due_at": new.planned.at,
+            "referral_start": new.planned.referral_start,
+            "referral_end": new.referral_end,
+            "action": rec.action_to_text(new.planned.action),
+            "events": rec.keys_to_text(new.planned.events),
+            "rule": new.planned.rule,
+            "status": new.status,
+            "revision": 0,
+            "idempotency_key": rec.idempotency_key(new.identity, 0),
+            "plan_version": version,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_error": None,
+            "done_at": None,
+            "result_version": None,
+            "result_changed_by": None,
+        }
+        for diff, version in zip(diffs, versions, strict=True)
+        for new in diff.new_actions
+    ]
+    if new_actions:
+        conn.execute(insert(ACTIONS), new_actions)
+    for diff, version in zip(diffs, versions, strict=True):
+        if diff.updates or diff.cancels or diff.end_now:
+            _write_action_changes(conn, diff, version, now)
+    return versions
+
+
+def _write_referrals(conn: Connection, diffs: Sequence[PlanDiff], versions: list[int]) -> None:
+    """Upsert the referrals the plans want and deactivate the ones they withdrew."""
+    upserts = [
+        (diff.user, up, version)
+        for diff, version in zip(diffs, versions, strict=True)
+        for up in diff.upserts
+    ]
+    existing: dict[str, Any] = {}
+    for chunk in chunked([up.id for _u, up, _v in upserts]):
+        query = select(REFERRALS.c.id, REFERRALS.c.content_hash, REFERRALS.c.active).where(
+            REFERRALS.c.id.in_(chunk)
+        )
+        existing.update({r.id: r for r in conn.execute(query)})
+    inserts: list[dict[str, Any]] = []
+    keep: list[dict[str, Any]] = []
+    reset: list[dict[str, Any]] = []
+    for user_id, up, version in upserts:
         ref = up.referral
-        row = s.get(ReferralRow, rid)
+        values = {
+            "generation": up.generation,
+            "start_at": ref.start,
+            "end_at": ref.end,
+            "reason": ref.reason,
+            "message": ref.message,
+            "start_action": rec.action_to_text(ref.start_action),
+            "end_action": rec.action_to_text(ref.end_action),
+            "events": rec.keys_to_text(ref.events),
+            "active": True,
+            "content_hash": up.content_hash,
+            "plan_version": version,
+        }
+        old = existing.get(up.id)
+        if old is None:
+            inserts.append(
+                {"id": up.id, "user_id": user_id, "published_hash": None} | values | _PUBLISH_RESET
+            )
+        elif old.content_hash != up.content_hash or not old.active:
+            reset.append({"b_id": up.id} | values | _PUBLISH_RESET)
+        else:
+            keep.append({"b_id": up.id} | values)
+    if inserts:
+        conn.execute(insert(REFERRALS), inserts)
+    if keep:
+        conn.execute(_update_by_id(REFERRALS, _REFERRAL_CONTENT), keep)
+    if reset:
+        conn.execute(_update_by_id(REFERRALS, _REFERRAL_CONTENT + tuple(_PUBLISH_RESET)), reset)
+    expired = [{"b_id": wd.id} for d in diffs for wd in d.withdrawals if wd.expired]
+    withdrawn = [{"b_id": wd.id} for d in diffs for wd in d.withdrawals if not wd.expired]
+    if expired:  # over and out of the window: nothing to withdraw
+        stmt = update(REFERRALS).where(REFERRALS.c.id == bindparam("b_id"))
+        conn.execute(stmt.values(active=False, published_hash=None), expired)
+    if withdrawn:
+        stmt = update(REFERRALS).where(REFERRALS.c.id == bindparam("b_id"))
+        conn.execute(stmt.values(active=False, **_PUBLISH_RESET), withdrawn)
+
+
+def _write_action_changes(conn: Connection, diff: PlanDiff, version: int, now: datetime) -> None:
+    """Rescheduled, cancelled and end-now actions of one re-plan, with their audit lines."""
+    ids = sorted({u.id for u in diff.updates} | set(diff.cancels) | set(diff.end_now))
+    rows: dict[int, dict[str, Any]] = {}
+    for chunk in chunked(ids):
+        query = select(ACTIONS).where(ACTIONS.c.id.in_(chunk))
+        rows.update({r.id: dict(r._mapping) for r in conn.execute(query)})
+
+    def row_of(action_id: int) -> dict[str, Any]:
+        row = rows.get(action_id)
         if row is None:
-            row = ReferralRow(id=rid, user_id=user_id, publish_attempts=0)
-            s.add(row)
-        if row.content_hash != up.content_hash or not row.active:
-            row.publish_attempts, row.next_attempt_at, row.publish_error = 0, None, None
-        row.generation, row.start_at, row.end_at = gen, ref.start, ref.end
-        row.reason, row.message = ref.reason, ref.message
-        row.start_action = rec.action_to_text(ref.start_action)
-        row.end_action = rec.action_to_text(ref.end_action)
-        row.events = rec.keys_to_text(ref.events)
-        row.active, row.content_hash, row.plan_version = True, up.content_hash, version
+            raise StoreError(f"store: planned action {action_id} does not exist")
+        return row
 
-    # -- execution ---------------------------------------------------------------------------
+    audits: list[dict[str, Any]] = []
 
-    def users_with_due_work(self, now: datetime) -> list[str]:
-        """Users having a live action due now (or a crash leftover in ``sending``)."""
-        with self._tx() as s:
-            query = (
-                select(ActionRow.user_id)
-                .where(
-                    ActionRow.status.in_(rec.LIVE_STATUSES),
-                    ActionRow.due_at <= now,
-                )
-                .distinct()
-                .order_by(ActionRow.user_id)
-            )
-            return list(s.scalars(query))
+    def audit(row: dict[str, Any], outcome: str, detail: str) -> None:
+        audits.append(
+            {
+                "at": now,
+                "user_id": row["user_id"],
+                "kind": "plan",
+                "outcome": outcome,
+                "action_id": row["id"],
+                "referral_id": row["referral_id"],
+                "idempotency_key": row["idempotency_key"],
+                "action": f"{row['moment']}: {rec.action_from_text(row['action'])}",
+                "detail": detail,
+            }
+        )
 
-    def live_actions(self, user_id: str, now: datetime) -> list[rec.StoredAction]:
-        """The user's live actions due by ``now``, in the order they must be carried out."""
-        order = {"end": 0, "change": 1, "start": 2}
-        with self._tx() as s:
-            rows = s.scalars(
-                select(ActionRow).where(
-                    ActionRow.user_id == user_id,
-                    ActionRow.status.in_(rec.LIVE_STATUSES),
-                    ActionRow.due_at <= now,
-                )
-            )
-            found = [action_record(r) for r in rows]
-        return sorted(found, key=lambda a: (a.due_at, order.get(a.moment, 1), a.id))
+    for upd in diff.updates:
+        row, p = row_of(upd.id), upd.planned
+        row.update(
+            due_at=upd.due_at,
+            referral_start=p.referral_start,
+            referral_end=upd.referral_end,
+            action=rec.action_to_text(p.action),
+            events=rec.keys_to_text(p.events),
+            rule=p.rule,
+            plan_version=version,
+        )
+        if upd.rearm:
+            _rearm(row)
+            audit(row, "rescheduled", f"due {upd.due_at}")
+    for action_id in diff.cancels:
+        row = row_of(action_id)
+        row.update(status=rec.CANCELLED, plan_version=version)
+        audit(row, "cancelled", "no longer in the plan")
+    for action_id in diff.end_now:
+        row = row_of(action_id)
+        row.update(due_at=now, plan_version=version)
+        if row["status"] != rec.PENDING:
+            _rearm(row)
+        audit(row, "end_now", "referral withdrawn or cut short while running")
+    conn.execute(
+        _update_by_id(ACTIONS, _ACTION_MUTABLE),
+        [{"b_id": r["id"]} | {c: r[c] for c in _ACTION_MUTABLE} for r in rows.values()],
+    )
+    insert_audit(conn, audits)
 
-    def referral_actions(self, referral_id: str, generation: int) -> list[rec.StoredAction]:
-        with self._tx() as s:
-            rows = s.scalars(
-                select(ActionRow).where(
-                    ActionRow.referral_id == referral_id, ActionRow.generation == generation
-                )
-            )
-            return [action_record(r) for r in rows]
 
-    def get_action(self, action_id: int) -> rec.StoredAction:
-        with self._tx() as s:
-            return action_record(s.get_one(ActionRow, action_id))
-
-    def mark_sending(self, action_id: int, now: datetime) -> rec.StoredAction:
-        """Record that the action is about to be sent (before the switchboard call)."""
-        with self._tx() as s:
-            row = s.get_one(ActionRow, action_id)
-            row.status, row.attempts = rec.SENDING, row.attempts + 1
-            return action_record(row)
-
-    def finish_action(
-        self,
-        action_id: int,
-        now: datetime,
-        *,
-        status: str,
-        outcome: str,
-        detail: str = "",
-        state: PhoneState | None = None,
-        error: str | None = None,
-        retry_at: datetime | None = None,
-    ) -> rec.StoredAction:
-        """Record an action's outcome and its audit line in one transaction."""
-        with self._tx() as s:
-            row = s.get_one(ActionRow, action_id)
-            row.status = status
-            row.last_error = error
-            row.next_attempt_at = retry_at
-            if status in (rec.DONE, rec.KEPT, rec.MISSED, rec.FAILED):
-                row.done_at = now
-            if state is not None:
-                row.result_version, row.result_changed_by = state.version, state.changed_by
-                save_phone(s, row.user_id, state, now)
-            audit_action(s, now, row, "action", outcome, detail)
-            return action_record(row)
-
-    def actions(self, user_id: str | None = None) -> list[rec.StoredAction]:
-        with self._tx() as s:
-            query = select(ActionRow).order_by(ActionRow.due_at, ActionRow.id)
-            if user_id is not None:
-                query = query.where(ActionRow.user_id == user_id)
-            return [action_record(r) for r in s.scalars(query)]
-
-    def next_due(self) -> datetime | None:
-        """The earliest time any live action or pending publication needs the process."""
-        with self._tx() as s:
-            action = s.scalar(
-                select(func.min(func.coalesce(ActionRow.next_attempt_at, ActionRow.due_at))).where(
-                    ActionRow.status.in_(rec.LIVE_STATUSES)
-                )
-            )
-            publish = s.scalar(
-                select(func.min(ReferralRow.next_attempt_at)).where(
-                    ReferralRow.publish_error.is_(None)
-                )
-            )
-        times = [t for t in (action, publish) if t is not None]
-        return min(times) if times else None
-
-    # -- referrals outbox --------------------------------------------------------------------
-
-    def unpublished_referrals(self, now: datetime) -> list[rec.StoredReferral]:
-        """Referrals whose switchboard copy differs from the plan, ready to (re)try."""
-        with self._tx() as s:
-            rows = s.scalars(
-                select(ReferralRow)
-                .where(
-                    or_(
-                        (ReferralRow.active.is_(True))
-                        & (
-                            ReferralRow.published_hash.is_(None)
-                            | (ReferralRow.published_hash != ReferralRow.content_hash)
-                        ),
-                        (ReferralRow.active.is_(False)) & ReferralRow.published_hash.is_not(None),
-                    ),
-                    ReferralRow.publish_error.is_(None),
-                    or_(ReferralRow.next_attempt_at.is_(None), ReferralRow.next_attempt_at <= now),
-                )
-                .order_by(ReferralRow.start_at)
-            )
-            return [referral_record(r) for r in rows]
-
-    def finish_publication(
-        self,
-        referral_id: str,
-        now: datetime,
-        *,
-        published_hash: str | None,
-        outcome: str,
-        key: str,
-        detail: str = "",
-        error: str | None = None,
-        retry_at: datetime | None = None,
-        permanent: bool = False,
-    ) -> None:
-        with self._tx() as s:
-            row = s.get_one(ReferralRow, referral_id)
-            if error is None:
-                row.published_hash, row.publish_attempts = published_hash, 0
-                row.next_attempt_at, row.publish_error = None, None
-            else:
-                row.publish_attempts += 1
-                row.next_attempt_at = retry_at
-                row.publish_error = error if permanent else None
-            s.add(
-                AuditRow(
-                    at=now,
-                    user_id=row.user_id,
-                    kind="referral",
-                    outcome=outcome,
-                    referral_id=referral_id,
-                    idempotency_key=key,
-                    detail=detail or (error or ""),
-                )
-            )
-
-    def referrals(self, user_id: str) -> list[rec.StoredReferral]:
-        with self._tx() as s:
-            rows = s.scalars(
-                select(ReferralRow)
-                .where(ReferralRow.user_id == user_id)
-                .order_by(ReferralRow.start_at)
-            )
-            return [referral_record(r) for r in rows]
+def _rearm(row: dict[str, Any]) -> None:
+    """Set a stored action pending again with a new revision (so a new idempotency key)."""
+    row["revision"] += 1
+    row["idempotency_key"] = rec.idempotency_key(row["identity"], row["revision"])
+    row.update(status=rec.PENDING, attempts=0, next_attempt_at=None, last_error=None)
+    row.update(done_at=None, result_version=None, result_changed_by=None)

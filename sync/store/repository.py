@@ -5,8 +5,9 @@ referrals and planned actions (the plan, which is the truth), the last known
 phone state and the append-only audit log. Works the same on SQLite and
 PostgreSQL. Methods return ``sync.store.records`` dataclasses, never ORM rows.
 ``Store`` is assembled from its parts: ``sync.store.sources`` (sources and
-events), ``sync.store.plan`` (referrals and actions) and ``sync.store.audit``
-(phone states and the audit log); users and the schema live here.
+events), ``sync.store.plan`` (re-planning), ``sync.store.execution`` (carrying
+out the plan, the referrals outbox) and ``sync.store.audit`` (phone states and
+the audit log); users and the schema live here.
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from rules.model import User
 from sync.store import records as rec
 from sync.store.audit import AuditStore
+from sync.store.base import USERS
 from sync.store.db import StoreError, create_store_engine
+from sync.store.execution import ExecutionStore
 from sync.store.migrate import upgrade_to_head
-from sync.store.models import UserRow
 from sync.store.plan import PlanStore
 from sync.store.sources import SourceStore
 
 log = logging.getLogger(__name__)
 
 
-class Store(SourceStore, PlanStore, AuditStore):
+class Store(SourceStore, PlanStore, ExecutionStore, AuditStore):
     """The service's database. Thread-safe: every method runs in its own session."""
 
     @classmethod
@@ -51,31 +53,58 @@ class Store(SourceStore, PlanStore, AuditStore):
 
     def upsert_users(self, users: list[User]) -> None:
         """Store the configured users; users no longer configured become inactive."""
-        ids = {u.id for u in users}
-        with self._tx() as s:
-            for user in users:
-                row = s.get(UserRow, user.id)
-                if row is None:
-                    row = UserRow(id=user.id, plan_version=0)
-                    s.add(row)
-                row.name, row.email, row.extension = user.name, user.email, user.extension
-                row.profiles = rec.profiles_to_text(user.profiles)
-                row.active = True
-            for row in s.scalars(select(UserRow).where(UserRow.active.is_(True))):
-                if row.id not in ids:
-                    row.active = False
+        configured = {u.id: u for u in users}
+        with self._conn() as conn:
+            known = {r.id: r.active for r in conn.execute(select(USERS.c.id, USERS.c.active))}
+            rows = [
+                {
+                    "name": u.name,
+                    "email": u.email,
+                    "extension": u.extension,
+                    "profiles": rec.profiles_to_text(u.profiles),
+                    "active": True,
+                }
+                for u in configured.values()
+            ]
+            new = [
+                {"id": u.id, "plan_version": 0, "planned_at": None} | row
+                for u, row in zip(configured.values(), rows, strict=True)
+                if u.id not in known
+            ]
+            old = [
+                {"b_id": u.id} | row
+                for u, row in zip(configured.values(), rows, strict=True)
+                if u.id in known
+            ]
+            if new:
+                conn.execute(insert(USERS), new)
+            if old:
+                stmt = update(USERS).where(USERS.c.id == bindparam("b_id"))
+                conn.execute(stmt.values({k: bindparam(k) for k in rows[0]}), old)
+            gone = [{"b_id": u} for u, active in known.items() if active and u not in configured]
+            if gone:
+                stmt = update(USERS).where(USERS.c.id == bindparam("b_id"))
+                conn.execute(stmt.values(active=False), gone)
 
     def users(self, *, active_only: bool = True) -> list[User]:
-        with self._tx() as s:
-            query = select(UserRow).order_by(UserRow.id)
-            if active_only:
-                query = query.where(UserRow.active.is_(True))
+        query = select(USERS).order_by(USERS.c.id)
+        if active_only:
+            query = query.where(USERS.c.active.is_(True))
+        with self._read() as conn:
             return [
                 User(r.id, r.name, r.email, r.extension, rec.profiles_from_text(r.profiles))
-                for r in s.scalars(query)
+                for r in conn.execute(query)
             ]
 
     def planned_at(self, user_id: str) -> datetime | None:
-        with self._tx() as s:
-            row = s.get(UserRow, user_id)
-            return None if row is None else row.planned_at
+        with self._read() as conn:
+            at: datetime | None = conn.scalar(
+                select(USERS.c.planned_at).where(USERS.c.id == user_id)
+            )
+            return at
+
+    def planned_times(self) -> dict[str, datetime | None]:
+        """Every stored user's ``planned_at`` (None: never planned), in one query."""
+        with self._read() as conn:
+            rows = conn.execute(select(USERS.c.id, USERS.c.planned_at))
+            return {r.id: r.planned_at for r in rows}
