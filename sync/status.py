@@ -7,76 +7,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from connectors.switchboard.base import PhoneState
-from rules.model import PhoneAction
 from sync.store import Store
 from sync.store import records as rec
 
 
 @dataclass(frozen=True)
-class ReferralInfo:
-    id: str
-    start: datetime
-    end: datetime
-    reason: str
-    message: str
-    start_action: PhoneAction
-    end_action: PhoneAction
-    published: bool
-    publish_error: str | None
-
-
-@dataclass(frozen=True)
-class ActionInfo:
-    due_at: datetime
-    moment: str
-    action: PhoneAction
-    status: str
-    attempts: int
-    last_error: str | None
-    referral_id: str
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    id: str
-    last_success: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    failures: int
-    backoff_until: datetime | None
-
-
-@dataclass(frozen=True)
 class UserStatus:
+    """One user's status, made of the store's own records."""
+
     user_id: str
     name: str
-    current_referral: ReferralInfo | None
+    current_referral: rec.StoredReferral | None
     phone: PhoneState | None
     phone_observed_at: datetime | None
-    next_action: ActionInfo | None
-    sources: tuple[SourceInfo, ...]
-    failed_actions: tuple[ActionInfo, ...]
-    failed_referrals: tuple[ReferralInfo, ...]
-
-
-def _action_info(a: rec.StoredAction) -> ActionInfo:
-    return ActionInfo(
-        a.due_at, a.moment, a.action, a.status, a.attempts, a.last_error, a.referral_id
-    )
-
-
-def _referral_info(r: rec.StoredReferral) -> ReferralInfo:
-    return ReferralInfo(
-        r.id,
-        r.start,
-        r.end,
-        r.reason,
-        r.message,
-        r.start_action,
-        r.end_action,
-        r.published_hash == r.content_hash,
-        r.publish_error,
-    )
+    next_action: rec.StoredAction | None
+    sources: tuple[rec.SourceState, ...]
+    failed_actions: tuple[rec.StoredAction, ...]
+    failed_referrals: tuple[rec.StoredReferral, ...]
 
 
 def status_report(store: Store, now: datetime) -> list[UserStatus]:
@@ -84,37 +31,24 @@ def status_report(store: Store, now: datetime) -> list[UserStatus]:
     sources = store.sources()
     report: list[UserStatus] = []
     for user in store.users():
-        referrals = [r for r in store.referrals(user.id) if r.active]
-        current = next((r for r in referrals if r.start <= now < r.end), None)
+        referrals = store.referrals(user.id)
+        current = next((r for r in referrals if r.active and r.start <= now < r.end), None)
         actions = store.actions(user.id)
         live = [a for a in actions if a.status in rec.LIVE_STATUSES]
-        nxt = min(live, key=lambda a: (a.next_attempt_at or a.due_at, a.id), default=None)
-        failed = tuple(_action_info(a) for a in actions if a.status == rec.FAILED)
         phone = store.phone_state(user.id)
         report.append(
             UserStatus(
                 user_id=user.id,
                 name=user.name,
-                current_referral=None if current is None else _referral_info(current),
+                current_referral=current,
                 phone=None if phone is None else phone[0],
                 phone_observed_at=None if phone is None else phone[1],
-                next_action=None if nxt is None else _action_info(nxt),
-                sources=tuple(
-                    SourceInfo(
-                        s.id,
-                        s.last_success,
-                        s.last_error,
-                        s.last_error_at,
-                        s.failures,
-                        s.backoff_until,
-                    )
-                    for s in sources
-                    if s.user_id == user.id
+                next_action=min(
+                    live, key=lambda a: (a.next_attempt_at or a.due_at, a.id), default=None
                 ),
-                failed_actions=failed,
-                failed_referrals=tuple(
-                    _referral_info(r) for r in store.referrals(user.id) if r.publish_error
-                ),
+                sources=tuple(s for s in sources if s.user_id == user.id),
+                failed_actions=tuple(a for a in actions if a.status == rec.FAILED),
+                failed_referrals=tuple(r for r in referrals if r.publish_error),
             )
         )
     return report
