@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.calendars.base import SyncWindow
 from rules.errors import CalendarError, CalrefError
-from rules.evaluate import explain_event
+from rules.evaluate import explain_event, to_utc
 from rules.model import CalendarEvent, Plan, User
 from rules.planner import plan_user
 from sync.config import AppConfig
@@ -82,23 +82,8 @@ def preview_user(app: AppConfig, user: User, start: datetime, end: datetime) -> 
 
 
 def _local(moment: datetime | date, tz: ZoneInfo) -> str:
-    if not isinstance(moment, datetime):
-        moment = datetime.combine(moment, time(), tzinfo=tz)
-    return moment.astimezone(tz).isoformat()
-
-
-def _event_start(event: CalendarEvent, tz: ZoneInfo) -> datetime:
-    start = event.start
-    if isinstance(start, datetime):
-        return start
-    return datetime.combine(start, time(), tzinfo=tz)
-
-
-def _event_end(event: CalendarEvent, tz: ZoneInfo) -> datetime:
-    end = event.end
-    if isinstance(end, datetime):
-        return end
-    return datetime.combine(end, time(), tzinfo=tz)
+    """ISO 8601 with the zone's offset at that instant; a date is local midnight."""
+    return to_utc(moment, tz).astimezone(tz).isoformat()
 
 
 def _event_in_window(preview: UserPreview, key: str) -> bool:
@@ -106,7 +91,7 @@ def _event_in_window(preview: UserPreview, key: str) -> bool:
     if event is None:
         return False
     tz = preview.timezone
-    start, end = _event_start(event, tz), _event_end(event, tz)
+    start, end = to_utc(event.start, tz), to_utc(event.end, tz)
     return start < preview.end and (end > preview.start or start >= preview.start)
 
 
@@ -201,7 +186,7 @@ def explain_text(app: AppConfig, user: User, uid: str, start: datetime, end: dat
     ctx = app.evaluation_context()
     tz = app.timezone
     out: list[str] = []
-    for event in sorted(matching, key=lambda e: _event_start(e, tz)):
+    for event in sorted(matching, key=lambda e: to_utc(e.start, tz)):
         out.append(f"{event.key}  {_local(event.start, tz)} – {_local(event.end, tz)}")
         out.extend(f"  {verdict}" for verdict in explain_event(event, user, ctx))
     return "\n".join(out)
