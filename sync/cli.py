@@ -95,6 +95,8 @@ def preview(
         typer.echo(json.dumps(docs[0] if user else docs, indent=2, ensure_ascii=False))
     else:
         typer.echo("\n\n".join(preview_table(p) for p in previews))
+    for warning in (w for p in previews for w in p.warnings):
+        typer.echo(f"calref: calendar warning: {warning}", err=True)
     errors = [e for p in previews for e in p.errors]
     for error in errors:
         typer.echo(f"calref: calendar error: {error}", err=True)

@@ -35,6 +35,7 @@ class UserPreview:
     plan: Plan
     events: dict[str, CalendarEvent]
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_moment(text: str, tz: ZoneInfo, *, option: str) -> datetime:
@@ -50,34 +51,44 @@ def parse_moment(text: str, tz: ZoneInfo, *, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def read_events(
-    app: AppConfig, user: User, window: SyncWindow
-) -> tuple[list[CalendarEvent], list[str]]:
-    """Every event of every calendar of ``user``; a failing calendar becomes an error line."""
-    events: list[CalendarEvent] = []
-    errors: list[str] = []
+@dataclass
+class CalendarRead:
+    """Every event of a user's calendars, with what could not be read."""
+
+    events: list[CalendarEvent]
+    errors: list[str]  # a whole calendar that failed
+    warnings: list[str]  # entries a calendar skipped (one broken event among good ones)
+
+
+def read_events(app: AppConfig, user: User, window: SyncWindow) -> CalendarRead:
+    """Read each calendar of ``user`` once; a failing calendar becomes an error line."""
+    read = CalendarRead([], [], [])
     for source in app.sources(user.id):
         try:
-            events.extend(source.sync(window, None).events)
+            result = source.sync(window, None)
         except CalendarError as err:
-            errors.append(str(err))
-    return events, errors
+            read.errors.append(str(err))
+            continue
+        read.events.extend(result.events)
+        read.warnings.extend(f"{source.id}: {warning}" for warning in result.warnings)
+    return read
 
 
 def preview_user(app: AppConfig, user: User, start: datetime, end: datetime) -> UserPreview:
     if end <= start:
         raise CalrefError(f"--to ({end.isoformat()}) must be after --from ({start.isoformat()})")
     window = SyncWindow(start - READ_MARGIN, end + READ_MARGIN)
-    events, errors = read_events(app, user, window)
-    plan = plan_user(user, events, app.evaluation_context())
+    read = read_events(app, user, window)
+    plan = plan_user(user, read.events, app.evaluation_context())
     return UserPreview(
         user=user,
         timezone=app.timezone,
         start=start,
         end=end,
         plan=plan,
-        events={e.key: e for e in events},
-        errors=errors,
+        events={e.key: e for e in read.events},
+        errors=read.errors,
+        warnings=read.warnings,
     )
 
 
@@ -170,15 +181,18 @@ def preview_table(preview: UserPreview) -> str:
         lines.append(f"  refused: {r['tag']} in {r['event']}: {r['why']}")
     for error in preview.errors:
         lines.append(f"  calendar error: {error}")
+    for warning in preview.warnings:
+        lines.append(f"  calendar warning: {warning}")
     return "\n".join(lines)
 
 
 def explain_text(app: AppConfig, user: User, uid: str, start: datetime, end: datetime) -> str:
     """Which rule matched each occurrence of ``uid`` and why the earlier rules did not."""
-    events, errors = read_events(app, user, SyncWindow(start, end))
-    matching = [e for e in events if e.uid == uid]
+    read = read_events(app, user, SyncWindow(start, end))
+    matching = [e for e in read.events if e.uid == uid]
     if not matching:
-        detail = f" ({'; '.join(errors)})" if errors else ""
+        problems = read.errors + read.warnings
+        detail = f" ({'; '.join(problems)})" if problems else ""
         raise CalrefError(
             f"no event with UID '{uid}' in {user.id}'s calendars between "
             f"{start.date().isoformat()} and {end.date().isoformat()}{detail}"

@@ -42,6 +42,11 @@ users:
     calendars:
       - {{kind: ics, path: {corpus}/malformed_truncated.ics}}
       - {{kind: ics, path: {corpus}/outlook_exchange.ics}}
+  - id: halfbroken
+    name: Hilda Halv
+    email: anna.berg@example.se
+    extension: "2005"
+    calendars: [{{kind: ics, path: {corpus}/broken_event.ics}}]
 """
 
 
@@ -159,6 +164,31 @@ def test_a_malformed_calendar_names_the_file_and_the_others_still_preview(config
     assert "malformed_truncated.ics" in done.stderr
     assert "line 12" in done.stderr
     docs = {d["user"]: d for d in json.loads(done.stdout)}
-    assert set(docs) == {"outlook", "google", "icloud", "broken"}
+    assert set(docs) == {"outlook", "google", "icloud", "broken", "halfbroken"}
     # The broken user's other calendar is still read.
     assert referral_times(docs["broken"]) == referral_times(docs["outlook"])
+
+
+def test_one_broken_event_is_skipped_with_a_warning_and_the_rest_still_refer(
+    config: Path,
+) -> None:
+    done = calref(
+        "preview",
+        "-c",
+        str(config),
+        "--user",
+        "halfbroken",
+        "--from",
+        "2026-11-30",
+        "--to",
+        "2026-12-07",
+        "--json",
+    )
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "calendar warning" in line]
+    assert len(warnings) == 2
+    assert any("line 14" in w and "broken-date@example.se" in w for w in warnings)
+    assert any("line 24" in w for w in warnings)
+    doc = json.loads(done.stdout)
+    assert [r["message"] for r in doc["referrals"]] == ["Morgonmöte", "Eftermiddagsmöte"]
