@@ -3,9 +3,10 @@
 This is a pure function of (new plan, stored referrals, stored actions, now): no
 I/O. ``Store.apply_diff`` writes the result in one transaction.
 
-Identity. A referral's id is derived from the user and its first event key, so
-a re-plan of the same meeting keeps the id and the switchboard entry is replaced,
-not duplicated. An action's identity is ``<referral id>#g<generation>/<moment>``;
+Identity. A referral keeps the id of the stored referral it continues (they
+share an event); a new one gets an id derived from the user and its first event
+key. So a re-plan of the same meeting keeps the id and the switchboard entry is
+replaced, not duplicated. An action's identity is ``<referral id>#g<generation>/<moment>``;
 the generation only changes when a referral that already started is moved wholly
 into the future (the running one ends now, a new one starts later) or comes back
 after being withdrawn. The idempotency key is the identity plus a revision that
@@ -190,13 +191,10 @@ def diff_plan(
         rows.setdefault((row.referral_id, row.generation), []).append(row)
 
     groups = _group_actions(plan)
-    seen: set[str] = set()
+    ids = _assign_ids(plan, stored_referrals, rows)
+    seen = set(ids.values())
     for index, referral in sorted(enumerate(plan.referrals), key=lambda p: p[1].start):
-        rid = referral_id(plan.user, referral)
-        n = 2
-        while rid in seen:
-            rid, n = f"{referral_id(plan.user, referral)}-{n}", n + 1
-        seen.add(rid)
+        rid = ids[index]
         old = stored.get(rid)
         gen = 0 if old is None else old.generation + (0 if old.active else 1)
         if old is not None and old.active:
@@ -250,6 +248,44 @@ def diff_plan(
         if not expired:
             _end_running(rows.get((old.id, old.generation), []), diff)
     return diff
+
+
+def _assign_ids(
+    plan: Plan,
+    stored_referrals: list[StoredReferral],
+    rows: dict[tuple[str, int], list[StoredAction]],
+) -> dict[int, str]:
+    """Each new referral's id: the stored referral it continues, else one from its first event.
+
+    A referral continues a stored one when they share an event. This matters when
+    an earlier meeting joins a referral that is already running: the merged
+    referral starts with another event, but it is the same absence, so it keeps
+    the id (and its carried-out start) instead of ending the running one and
+    starting a new one, which would open and close the phone again.
+    """
+
+    def started(r: StoredReferral) -> bool:
+        return any(
+            a.moment == "start" and a.status in STARTED_STATUSES
+            for a in rows.get((r.id, r.generation), [])
+        )
+
+    active = [r for r in stored_referrals if r.active]
+    ids: dict[int, str] = {}
+    taken: set[str] = set()
+    for index, referral in sorted(enumerate(plan.referrals), key=lambda p: p[1].start):
+        keys = set(referral.events)
+        continued = [r for r in active if r.id not in taken and keys.intersection(r.events)]
+        if continued:
+            rid = min(continued, key=lambda r: (not started(r), r.start, r.id)).id
+        else:
+            rid = base = referral_id(plan.user, referral)
+            n = 2
+            while rid in taken:
+                rid, n = f"{base}-{n}", n + 1
+        taken.add(rid)
+        ids[index] = rid
+    return ids
 
 
 def _rearm_start(
