@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.calendars.base import SyncWindow
-from rules.model import Plan, PlannedAction, Referral
+from rules.model import ActionKind, PhoneAction, Plan, PlannedAction, Referral
 from sync.store.records import (
     CANCELLED,
     DONE,
@@ -205,7 +205,7 @@ def diff_plan(
                 and start_row.status in STARTED_STATUSES
                 and referral.start > now
             ):
-                _end_running(current, diff)
+                _end_running(current, diff, rid, gen, now)
                 gen += 1
         desired = _desired(rid, gen, groups[index])
         existing: dict[str, StoredAction | None] = {r.identity: r for r in rows.get((rid, gen), [])}
@@ -246,7 +246,7 @@ def diff_plan(
         expired = old.end <= window.start
         diff.withdrawals.append(ReferralWithdrawal(old.id, expired))
         if not expired:
-            _end_running(rows.get((old.id, old.generation), []), diff)
+            _end_running(rows.get((old.id, old.generation), []), diff, old.id, old.generation, now)
     return diff
 
 
@@ -257,7 +257,9 @@ def _assign_ids(
 ) -> dict[int, str]:
     """Each new referral's id: the stored referral it continues, else one from its first event.
 
-    A referral continues a stored one when they share an event. This matters when
+    A referral continues a stored one when they share an event and begin with the
+    same phone action (otherwise the stored one ends, its end action now if it
+    was running, and the new one starts on its own). This matters when
     an earlier meeting joins a referral that is already running: the merged
     referral starts with another event, but it is the same absence, so it keeps
     the id (and its carried-out start) instead of ending the running one and
@@ -275,7 +277,13 @@ def _assign_ids(
     taken: set[str] = set()
     for index, referral in sorted(enumerate(plan.referrals), key=lambda p: p[1].start):
         keys = set(referral.events)
-        continued = [r for r in active if r.id not in taken and keys.intersection(r.events)]
+        continued = [
+            r
+            for r in active
+            if r.id not in taken
+            and keys.intersection(r.events)
+            and r.start_action == referral.start_action
+        ]
         if continued:
             rid = min(continued, key=lambda r: (not started(r), r.start, r.id)).id
         else:
@@ -303,13 +311,42 @@ def _rearm_start(
     diff.updates.append(ActionUpdate(start_row.id, planned, end, True, planned.at))
 
 
-def _end_running(rows: list[StoredAction], diff: PlanDiff) -> None:
-    """Withdraw a referral's live actions: its end runs now if it started, else all cancel."""
+#: phone states our actions leave that must not outlive their referral
+_HOLDING = frozenset({ActionKind.CLOSE, ActionKind.FORWARD})
+
+
+def _end_running(
+    rows: list[StoredAction], diff: PlanDiff, rid: str, gen: int, now: datetime
+) -> None:
+    """Withdraw a referral's live actions: its end runs now if it started, else all cancel.
+
+    A running referral whose phone is closed or forwarded by us but that has no
+    end action of its own (its restoring step was a ``change`` inside it, say a
+    close that ends while a soft meeting goes on) gets ``follow_profile`` now,
+    so cancelling a meeting never leaves the phone closed.
+    """
     started = any(r.moment == "start" and r.status in STARTED_STATUSES for r in rows)
+    has_end = False
     for row in rows:
+        has_end = has_end or row.moment == "end"
         if row.status not in (PENDING, FAILED):
             continue
         if row.moment == "end" and started:
             diff.end_now.append(row.id)
         else:
             diff.cancels.append(row.id)
+    done = [r for r in rows if r.status in STARTED_STATUSES and r.moment != "end"]
+    last = max(done, key=lambda r: (r.due_at, r.id), default=None)
+    if started and not has_end and last is not None and last.action.kind in _HOLDING:
+        restore = PlannedAction(
+            user=diff.user,
+            at=now,
+            action=PhoneAction.follow_profile(),
+            events=(),
+            moment="end",
+            referral_start=last.due_at,
+            rule="withdrawn while running",
+        )
+        diff.new_actions.append(
+            NewAction(f"{rid}#g{gen}/end", rid, gen, "end", 0, restore, now, PENDING)
+        )

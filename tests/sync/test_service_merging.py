@@ -104,3 +104,32 @@ def test_a_referral_split_in_two_ends_the_first_part_and_starts_the_second(
         (T0 + 3 * H, "close"),
         (T0 + 4 * H, "follow_profile"),
     ]
+
+
+def test_cancelling_the_closing_meeting_of_a_running_referral_reopens_the_phone_now(
+    sqlite_store: Store, clock: VirtualClock
+) -> None:
+    cal = FakeCalendar(
+        "c",
+        [
+            busy("course", T0 + H, 60, "Course #close"),
+            busy("call", T0 + H + 30 * M, 90, "Call with the bank"),
+        ],
+    )
+    service, sim = service_for(sqlite_store, clock, cal)
+    service.start()
+    clock.set(T0 + H)
+    service.tick()
+    # The course is cancelled while it runs; the soft call that overlaps it goes on.
+    cal.remove("course")
+    clock.set(T0 + H + 45 * M)
+    service.tick()
+    clock.set(T0 + 3 * H)
+    service.tick()
+    assert sent(sim) == [
+        (T0 + H, "close"),
+        (T0 + H + 45 * M, "follow_profile"),  # the course's end action, now
+    ]
+    # The call alone is a soft referral: it stays shown, the phone stays open.
+    [call] = [r for r in sqlite_store.referrals("anna") if r.active]
+    assert (call.start, call.end, str(call.start_action)) == (T0 + H + 30 * M, T0 + 3 * H, "none")
