@@ -24,6 +24,8 @@ _TAG_NUMBER = re.compile(r":(\+?[\d()][\d\-()./]*)")
 _LEAD_FORWARD = re.compile(r"\s*>\s*(\+?\d[\d\-()./]*(?:\s\d[\d\-()./]*)*)")
 _CODE_PREFIX = re.compile(r"\s*([^\s:;]+)\s*([:;])")
 _WORD_EDGE = ".,;:!?()[]\"'"
+_BRACKETS = {"(": ")", "[": "]"}
+_AFTER_TAG = ",.;:!?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,9 @@ class _Reader:
         self.applied.append(f"{tag}: start action {action}")
 
     def forward(self, tag: str, raw: str | None) -> None:
+        if raw and self.event.private:
+            # a refused tag is shown to people; a private event's number is part of its subject
+            tag = tag.replace(raw, "…")
         if self.external:
             self.refuse(tag, EXTERNAL)
             return
@@ -156,10 +161,19 @@ def _profile_tags(user: User) -> dict[str, str]:
 
 
 def _remove(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` without the tags; a tag's own brackets go too, and no space is left before
+    the punctuation that followed it (``Budget (#mobile)``, ``Budget #mobile, then``)."""
     out, last = [], 0
     for start, end in sorted(spans):
+        if start > 0 and end < len(text) and _BRACKETS.get(text[start - 1]) == text[end]:
+            start, end = start - 1, end + 1
         out.append(text[last:start])
         last = end
+        if end < len(text) and text[end] in _AFTER_TAG:
+            kept = "".join(out).rstrip()
+            out = [kept]
+            if not kept and text[end] in ",;:":
+                last = end + 1
     out.append(text[last:])
     return " ".join("".join(out).split())
 

@@ -12,7 +12,7 @@ icalendar itself from the CLDR windowsZones table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -135,6 +135,8 @@ class _Parser:
         self.blocks = blocks
         self.events: list[CalendarEvent] = []
         self.warnings: list[str] = []
+        self.masters: dict[str, Any] = {}
+        self.moved: set[tuple[str, datetime | date]] = set()
 
     # -- validation -------------------------------------------------------------------------
 
@@ -152,6 +154,13 @@ class _Parser:
             or c.get("RDATE") is not None
             or c.get("RECURRENCE-ID") is not None
         }
+        self.masters = {
+            str(c.get("UID")): c for c in calendar.walk("VEVENT") if c.get("RECURRENCE-ID") is None
+        }
+        overrides: list[Any] = [
+            c for c in calendar.walk("VEVENT") if c.get("RECURRENCE-ID") is not None
+        ]
+        self.moved = {(str(c.get("UID")), self._normal(c["RECURRENCE-ID"].dt)) for c in overrides}
         for occurrence in self._expand(calendar):
             self._add_occurrence(occurrence, series)
 
@@ -246,7 +255,7 @@ class _Parser:
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 value = value.replace(tzinfo=self.zone)
-            return value.astimezone(UTC)
+            return _existing(value).astimezone(UTC)
         return datetime.combine(value, time(), self.zone).astimezone(UTC)
 
     def _normal(self, value: datetime | date) -> datetime | date:
@@ -259,11 +268,12 @@ class _Parser:
         if event.get("DTEND") is not None:
             end = event["DTEND"].dt
         elif event.get("DURATION") is not None:
-            end = start + event["DURATION"].dt
+            end = _plus_duration(self._as_utc, start, event["DURATION"].dt)
         elif isinstance(start, datetime):
             end = start
         else:
             end = start + timedelta(days=1)
+        end = self._exact_end(event, uid, start, end)
         start_utc, end_utc = self._as_utc(start), self._as_utc(end)
         if not self._overlaps(start_utc, end_utc):
             return
@@ -294,6 +304,32 @@ class _Parser:
             )
         )
 
+    def _exact_end(
+        self, event: Any, uid: str, start: datetime | date, end: datetime | date
+    ) -> datetime | date:
+        """The end RFC 5545 means, where the expansion library added wall-clock time instead.
+
+        The library turns DURATION into DTEND and gives generated occurrences the master's
+        length as wall-clock time, so across a DST change an hour became two or none.
+        DURATION: days nominal, hours exact; DTEND: the master's exact length.
+        """
+        if not isinstance(start, datetime) or not isinstance(end, datetime):
+            return end
+        rid = event.get("RECURRENCE-ID")
+        if rid is not None and (uid, self._normal(rid.dt)) in self.moved:
+            return end  # an override: its own DTEND as written (DURATION is rare there)
+        master = self.masters.get(uid)
+        if master is None or not isinstance(master["DTSTART"].dt, datetime):
+            return end
+        if master.get("DURATION") is not None:
+            return _plus_duration(self._as_utc, start, master["DURATION"].dt)
+        if master.get("DTEND") is None:
+            return end
+        first, last = master["DTSTART"].dt, master["DTEND"].dt
+        if _wall(end) - _wall(start) != _wall(last) - _wall(first):
+            return end  # not the master's length (an RDATE period): keep it
+        return self._as_utc(start) + (self._as_utc(last) - self._as_utc(first))
+
     def _overlaps(self, start: datetime, end: datetime) -> bool:
         if start >= self.window.end:
             return False
@@ -309,6 +345,38 @@ class _Parser:
                 partstat = str(attendee.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
                 return _PARTSTAT.get(partstat, Response.NONE)
         return Response.ACCEPTED
+
+
+def _wall(value: datetime) -> datetime:
+    return value.replace(tzinfo=None, fold=0)
+
+
+def _existing(value: datetime) -> datetime:
+    """``value`` itself, or for a local time skipped by a DST gap the same instant read with
+    the offset before the gap (RFC 5545 3.3.5: 02:30 on a spring-forward night is 03:30).
+
+    zoneinfo already does this; the time zones icalendar builds from a VTIMEZONE block
+    (Outlook) use the offset after the gap instead, which would start the event an hour early.
+    """
+    back = value.astimezone(UTC).astimezone(value.tzinfo)
+    if back.replace(tzinfo=None, fold=0) == value.replace(tzinfo=None, fold=0):
+        return value
+    before = (value - timedelta(days=1)).utcoffset()
+    after = (value + timedelta(days=1)).utcoffset()
+    if before is None or after is None or after <= before:
+        return value
+    return value + (after - before)
+
+
+def _plus_duration(
+    as_utc: Callable[[datetime | date], datetime], start: datetime | date, duration: timedelta
+) -> datetime | date:
+    """``start + duration`` as RFC 5545 3.3.6 means it: days and weeks are nominal (same
+    local time), hours, minutes and seconds exact (so PT1H is one hour across a DST change)."""
+    if not isinstance(start, datetime):
+        return start + duration
+    days = timedelta(days=duration.days)
+    return as_utc(start + days) + (duration - days)
 
 
 def _as_list(value: Any) -> list[Any]:

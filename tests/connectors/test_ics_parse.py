@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
@@ -193,3 +193,66 @@ def test_a_bad_rule_value_is_quoted_as_written() -> None:
     assert result.warnings[0].startswith(
         "line 7: event 'r' skipped: RRULE is not a valid recurrence rule: 'FREQ=WEEKLY;BYDAY=XX'"
     )
+
+
+SPRING = SyncWindow(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+_OUTLOOK_ZONE = (
+    "BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\n"
+    "BEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+    "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n"
+    "BEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+    "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Stockholm", "W. Europe Standard Time"])
+def test_a_time_in_the_spring_dst_gap_uses_the_offset_before_the_gap(zone: str) -> None:
+    # RFC 5545 3.3.5: 02:30 on 2026-03-29 does not exist; it means 03:30 CEST (01:30Z),
+    # whether the zone is a TZID the library knows or an Outlook VTIMEZONE block.
+    event = f"UID:g\nDTSTART;TZID={zone}:20260329T023000\nDTEND;TZID={zone}:20260329T040000"
+    text = cal(event).replace("PRODID:test\r\n", "PRODID:test\r\n" + _OUTLOOK_ZONE)
+    parsed = one(text, window=SPRING)
+    assert (parsed.start, parsed.end) == (u("2026-03-29T01:30"), u("2026-03-29T02:00"))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "end"),
+    [
+        ("20261025T023000", "PT1H", "2026-10-25T01:30"),  # autumn overlap: exactly one hour
+        ("20260329T013000", "PT2H", "2026-03-29T02:30"),  # across the spring gap: two hours
+        ("20260328T100000", "P1D", "2026-03-29T08:00"),  # a day is nominal: 10:00 next day
+    ],
+)
+def test_duration_hours_are_exact_and_days_nominal_across_dst(
+    start: str, duration: str, end: str
+) -> None:
+    parsed = one(
+        cal(f"UID:d\nDTSTART;TZID=Europe/Stockholm:{start}\nDURATION:{duration}"), window=SPRING
+    )
+    assert parsed.end == u(end)  # type: ignore[attr-defined]
+
+
+def test_each_occurrence_of_a_series_lasts_the_exact_length_of_the_first_across_dst() -> None:
+    # RFC 5545 3.8.5.3: with DTEND, every generated occurrence has the same exact duration.
+    daily = "DTSTART;TZID=Europe/Stockholm:20261024T023000\nRRULE:FREQ=DAILY;COUNT=3"
+    for length in ("DTEND;TZID=Europe/Stockholm:20261024T033000", "DURATION:PT1H"):
+        events = parse_ics(
+            cal(f"UID:s\n{daily}\n{length}"), mailbox=ANNA, window=SPRING, source="t.ics"
+        )
+        lengths = [e.end - e.start for e in events]  # type: ignore[operator]
+        assert lengths == [timedelta(hours=1)] * 3, length
+
+
+def test_a_moved_occurrence_keeps_its_own_end() -> None:
+    text = cal(
+        "UID:m\nDTSTART;TZID=Europe/Stockholm:20261023T090000\n"
+        "DTEND;TZID=Europe/Stockholm:20261023T100000\nRRULE:FREQ=DAILY;COUNT=3",
+        "UID:m\nRECURRENCE-ID;TZID=Europe/Stockholm:20261024T090000\n"
+        "DTSTART;TZID=Europe/Stockholm:20261024T130000\nDTEND;TZID=Europe/Stockholm:20261024T160000",
+    )
+    events = parse_ics(text, mailbox=ANNA, window=SPRING, source="t.ics")
+    assert [(e.start, e.end) for e in events] == [
+        (u("2026-10-23T07:00"), u("2026-10-23T08:00")),
+        (u("2026-10-24T11:00"), u("2026-10-24T14:00")),
+        (u("2026-10-25T08:00"), u("2026-10-25T09:00")),
+    ]

@@ -241,3 +241,39 @@ def test_explicit_reason_tag_and_code_conflict_keeps_the_code() -> None:
     out = tags("LUN: #travel Bo", dialects=dialects)
     assert out.reason == "lunch"
     assert out.refused[0].tag == "#travel"
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("Budget (#mobile)", "Budget"),
+        ("Budget #mobile, then lunch", "Budget, then lunch"),
+        ("Budget #MOBILE!", "Budget!"),
+        ("Budget [#close] review", "Budget review"),
+        ("#soft, Budget", "Budget"),
+    ],
+)
+def test_removing_a_tag_leaves_no_stray_brackets_or_spaced_punctuation(
+    written: str, shown: str
+) -> None:
+    out = tags(written)
+    assert out.subject == shown
+    assert out.shown == shown
+
+
+def test_a_refused_forward_in_a_private_event_does_not_reveal_the_number() -> None:
+    private = CalendarEvent(
+        "e1",
+        datetime(2026, 3, 2, 9, tzinfo=TZ),
+        datetime(2026, 3, 2, 10, tzinfo=TZ),
+        "Clinic #fwd:0900123456",
+        private=True,
+    )
+    lead = Dialects(leading_symbols=True)
+    out = read_tags(private, USER, VOCAB, POLICY)
+    assert [(r.tag, r.why) for r in out.refused] == [("#fwd:…", "premium-rate number")]
+    private_lead = CalendarEvent(
+        "e1", private.start, private.end, ">0900123456 Clinic", private=True
+    )
+    out = read_tags(private_lead, USER, VOCAB, POLICY, lead)
+    assert [(r.tag, r.why) for r in out.refused] == [(">…", "premium-rate number")]
