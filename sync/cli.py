@@ -192,6 +192,32 @@ def run(
 
 @app.command()
 @reports_errors
+def check(
+    config: ConfigOption,
+    connect: Annotated[
+        bool,
+        typer.Option(help="Also read each calendar once and ask the switchboard for its users."),
+    ] = False,
+) -> None:
+    """Check that a config is ready to run; exit 1 if anything fails. Changes nothing."""
+    from sync.clock import SystemClock
+    from sync.config import load_config
+    from sync.doctor import check_config, check_connections
+    from sync.runtime import build_switchboard
+
+    cfg = load_config(config)
+    findings = check_config(cfg)
+    if connect:
+        clock = SystemClock()
+        findings += check_connections(cfg, clock.now(), lambda: build_switchboard(cfg, clock))
+    for finding in findings:
+        typer.echo(str(finding))
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
 def status(config: ConfigOption) -> None:
     """Show each user's current referral, phone state, next action and calendar health."""
     from sync.clock import SystemClock
