@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.calendars.google import GoogleCalendarSource
+from connectors.calendars.base import Mailbox
+from connectors.calendars.google import (
+    GoogleCalendar,
+    GoogleCalendarSource,
+    GoogleConnection,
+)
+from connectors.calendars.google import build_source as build_google_source
 from connectors.calendars.google_push import GoogleChannelManager
 from connectors.calendars.graph import GraphCalendarSource
 from connectors.calendars.graph_push import SubscriptionManager
@@ -27,6 +33,7 @@ from rules.errors import CalrefError
 from sync.config import AppConfig, PushConfig
 from sync.push_app import GOOGLE_PATH, GRAPH_LIFECYCLE_PATH, GRAPH_PATH, MAX_BODY, create_push_app
 from sync.push_hub import PushHub, SetInterval
+from sync.push_state import GoogleSourceFor
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 
@@ -65,7 +72,21 @@ def build_hub(app: AppConfig, service: Service, set_interval: SetInterval) -> Pu
         google=google,
         safety_interval=timedelta(seconds=cfg.safety_poll_seconds),
         set_interval=set_interval,
+        google_source_for=_google_source_for(app),
     )
+
+
+def _google_source_for(app: AppConfig) -> GoogleSourceFor | None:
+    """Builds a source acting as an account, to stop channels of calendars no longer configured."""
+    if "google" not in app.file.connections:
+        return None
+
+    def source_for(account: str) -> GoogleCalendarSource:
+        connection = app.connection("google", GoogleConnection)
+        mailbox = Mailbox(account, account, app.org_domains, app.file.timezone)
+        return build_google_source(connection, GoogleCalendar(), mailbox)
+
+    return source_for
 
 
 def _graph_manager(

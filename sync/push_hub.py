@@ -9,7 +9,9 @@ one worker thread, so the webhook answers well inside Graph's 3 s limit. The
 same worker runs subscription upkeep (create, renew, recreate) and keeps each
 source's poll interval at the safety interval while its subscription is live,
 and at the normal interval when it is not (push failures never stop the
-service: the source is simply polled).
+service: the source is simply polled). Subscriptions and channels are kept in
+the store (``sync.push_state.PushState``): the first upkeep restores them, so a
+restart reuses them; every change is saved; stale ones are deleted remotely.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from connectors.calendars.graph import GraphCalendarSource
 from connectors.calendars.graph_push import NotificationOutcome as GraphOutcome
 from connectors.calendars.graph_push import SubscriptionManager
 from rules.errors import CalrefError
+from sync.push_state import GoogleSourceFor, PushState
 from sync.service import Service
 
 log = logging.getLogger("calref.push")
@@ -47,6 +50,7 @@ class PushHub:
         google: GoogleChannelManager | None,
         safety_interval: timedelta,
         set_interval: SetInterval,
+        google_source_for: GoogleSourceFor | None = None,
     ) -> None:
         self.service = service
         self.graph = graph
@@ -67,6 +71,15 @@ class PushHub:
         self._stopping = False
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
+        self.state = PushState(
+            service.store,
+            graph=graph,
+            google=google,
+            graph_sources=self.graph_sources,
+            google_sources=self.google_sources,
+            clock=service.clock.now,
+            google_source_for=google_source_for,
+        )
 
     @property
     def source_ids(self) -> list[str]:
@@ -171,8 +184,11 @@ class PushHub:
     def ensure_all(self) -> set[str]:
         """Create missing subscriptions and channels, renew due channels; returns live sources.
 
-        A source whose subscription cannot be made is logged and polled as usual.
+        The first call reuses the stored ones (renewing those due); stale stored
+        ones are deleted remotely. A source whose subscription cannot be made is
+        logged and polled as usual.
         """
+        self._restore_once()
         graph, google = self.graph, self.google
         if graph is not None:
             live = self._live()
@@ -181,11 +197,14 @@ class PushHub:
                     self._attempt(source_id, partial(graph.ensure, [mailbox]))
         if google is not None:
             for source_id, source in self.google_sources.items():
-                self._attempt(source_id, partial(google.ensure, source_id, source))
+                self._attempt(source_id, partial(self.state.ensure_google, source_id, source))
+        self.state.save()
+        self.state.retire_orphans()
         return self._update_coverage()
 
     def maintain(self) -> set[str]:
         """Renew what is due, do queued lifecycle work, retry failed sources; sync what needs it."""
+        self._restore_once()
         to_sync: list[str] = []
         if self.graph is not None and self.graph_sources:
             try:
@@ -194,12 +213,20 @@ class PushHub:
                 log.warning("graph subscriptions: upkeep failed, renewing one by one: %s", err)
                 mailboxes = []
                 self._renew_each(self.graph)
+            self.state.save()
             to_sync += [self.graph_sources[m] for m in mailboxes if m in self.graph_sources]
         before = set(self.active)
         live = self.ensure_all()
         to_sync += sorted(live - before)  # (re)covered: catch up on what push may have missed
         self.trigger(to_sync)
         return live
+
+    def _restore_once(self) -> None:
+        """Reuse the stored subscriptions and channels (once), renewing the Graph ones due."""
+        if not self.state.restored:
+            self.state.restore()
+            if self.graph is not None:
+                self._renew_each(self.graph)  # a reused one may be due before the first upkeep
 
     def _renew_each(self, graph: SubscriptionManager) -> None:
         """Renew every due subscription on its own, so one failure does not hold back the rest."""
@@ -210,17 +237,21 @@ class PushHub:
                 self._attempt(source_id, partial(graph.renew, sub))
 
     def _attempt(self, source_id: str, action: Callable[[], object]) -> None:
+        """Run one subscription action for a source, then save; a failure is logged."""
         try:
             action()
         except Exception as err:
             if not isinstance(err, CalrefError):
                 log.exception("source %s: push subscription failed unexpectedly", source_id)
             log.warning(
-                "source %s: no push subscription, polled every %s instead: %s",
+                "source %s: push upkeep failed: %s (while it has no live subscription "
+                "it is polled every %s)",
                 source_id,
-                self._normal[source_id],
                 err,
+                self._normal[source_id],
             )
+        finally:
+            self.state.save()  # what was created, renewed or dropped, even on a failure
 
     def _live(self) -> set[str]:
         now = self.service.clock.now()

@@ -154,6 +154,11 @@ class GoogleChannelManager:
         self._by_user: dict[str, Channel] = {}
         self._by_id: dict[str, Channel] = {}
 
+    @property
+    def address(self) -> str:
+        """Where this manager's channels deliver notifications."""
+        return self._address
+
     def channels(self) -> list[Channel]:
         return list(self._by_user.values())
 

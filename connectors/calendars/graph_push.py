@@ -8,13 +8,18 @@ and repairs subscriptions with an injectable clock; ``handle_notification_reques
 is framework-independent: the web app passes the decoded query and raw body
 and sends back the ``NotificationOutcome``. It never calls Graph itself, so it
 answers well within Graph's 3 s (10 s for validation) limits; follow-up work
-(reauthorize, recreate) is queued for ``maintain()``.
+(reauthorize, recreate) is queued for ``maintain()``. ``restore`` takes back a
+subscription kept across a restart, ``delete`` removes a stale one, and
+``client_state_ref`` is what may be stored in place of the clientState secret.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +89,8 @@ class SubscriptionManager:
         self.subscriptions: dict[str, Subscription] = {}  # by subscription id
         self._pending = _Pending()
         self._lock = threading.Lock()
+        self._state_ref: str | None = None
+        self._fingerprints: dict[bytes, bytes] = {}
 
     # -- subscriptions ------------------------------------------------------
 
@@ -122,6 +129,48 @@ class SubscriptionManager:
             return self.subscribe(sub.mailbox)
         sub.expires = _expiry(answer, expires)
         return sub
+
+    def restore(self, sub: Subscription) -> None:
+        """Take over a subscription kept in the store across a restart (no Graph call)."""
+        sub = Subscription(sub.id, sub.mailbox.strip().lower(), sub.expires)
+        with self._lock:
+            self.subscriptions[sub.id] = sub
+
+    def delete(self, subscription_id: str, mailbox: str) -> None:
+        """``DELETE /subscriptions/{id}``; one Graph no longer knows (404) counts as deleted."""
+        with self._lock:
+            self.subscriptions.pop(subscription_id, None)
+        with contextlib.suppress(GraphNotFound):
+            self.client.request(
+                "DELETE",
+                f"{self.client.graph_url}/subscriptions/{quote(subscription_id, safe='')}",
+                source=f"graph:{mailbox}",
+                mailbox=mailbox,
+                what="delete subscription",
+            )
+
+    def client_state_ref(self) -> str:
+        """A salted fingerprint of the clientState, to store in its place (never the secret)."""
+        if self._state_ref is None:
+            salt = secrets.token_bytes(16)
+            self._state_ref = f"scrypt${salt.hex()}${self._fingerprint(salt).hex()}"
+        return self._state_ref
+
+    def client_state_matches(self, ref: str | None) -> bool:
+        """Whether ``ref`` (from ``client_state_ref``) was made from the current clientState."""
+        try:
+            scheme, salt_hex, digest_hex = (ref or "").split("$")
+            salt, digest = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+        except ValueError:
+            return False
+        return scheme == "scrypt" and hmac.compare_digest(self._fingerprint(salt), digest)
+
+    def _fingerprint(self, salt: bytes) -> bytes:
+        if salt not in self._fingerprints:  # scrypt is slow on purpose: once per salt
+            self._fingerprints[salt] = hashlib.scrypt(
+                self._client_state.reveal().encode(), salt=salt, n=2**14, r=8, p=1, dklen=32
+            )
+        return self._fingerprints[salt]
 
     def ensure(self, mailboxes: list[str]) -> list[str]:
         """Subscribe every mailbox that has no subscription; returns the newly covered ones."""

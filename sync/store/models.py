@@ -187,3 +187,24 @@ class AuditRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     action: Mapped[str | None] = mapped_column(Text, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class PushSubscriptionRow(Base):
+    """A push subscription (Graph) or watch channel (Google) kept across restarts.
+
+    ``client_state_ref`` is a salted fingerprint of Graph's shared clientState
+    secret (never the secret); ``token`` is a Google channel's own random token
+    (sensitive: it is never logged). ``address`` is where notifications go.
+    """
+
+    __tablename__ = "push_subscriptions"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # graph | google
+    remote_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(200), index=True)
+    account: Mapped[str] = mapped_column(String(320))  # mailbox / delegated user
+    resource_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    address: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    client_state_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    token: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -6,8 +6,9 @@ phone state and the append-only audit log. Works the same on SQLite and
 PostgreSQL. Methods return ``sync.store.records`` dataclasses, never ORM rows.
 ``Store`` is assembled from its parts: ``sync.store.sources`` (sources and
 events), ``sync.store.plan`` (re-planning), ``sync.store.execution`` (carrying
-out the plan, the referrals outbox) and ``sync.store.audit`` (phone states and
-the audit log); users and the schema live here.
+out the plan, the referrals outbox), ``sync.store.audit`` (phone states and
+the audit log) and ``sync.store.push`` (push subscriptions kept across
+restarts); users and the schema live here.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from sync.store.db import StoreError, create_store_engine
 from sync.store.execution import ExecutionStore
 from sync.store.migrate import upgrade_to_head
 from sync.store.plan import PlanStore
+from sync.store.push import PushStore
 from sync.store.sources import SourceStore
 
 log = logging.getLogger(__name__)
 
 
-class Store(SourceStore, PlanStore, ExecutionStore, AuditStore):
+class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore):
     """The service's database. Thread-safe: every method runs in its own session."""
 
     @classmethod

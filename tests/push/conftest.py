@@ -1,7 +1,8 @@
 """Fixtures of the push tests: FakeGraph on respx (loopback passes through) and a push stack.
 
-``validating`` makes FakeGraph validate the notification URLs on ``POST /subscriptions``
-as Graph does (see ``push_support.validate_like_graph``).
+``fake`` also answers ``DELETE /subscriptions/{id}``. ``validating`` makes FakeGraph
+validate the notification URLs on ``POST /subscriptions`` as Graph does (see
+``push_support.validate_like_graph``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from push_support import (
     CLIENT_STATE,
     GRAPH_SECRET_ENV,
     STATE_ENV,
+    PushFakeGraph,
     Stack,
     Validations,
     graph_stack,
@@ -32,7 +34,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fake(env: None) -> Iterator[FakeGraph]:
-    graph = FakeGraph()
+    graph = PushFakeGraph()
     with respx.mock(assert_all_called=False) as router:
         router.route(host="127.0.0.1").pass_through()
         graph.mount(router)

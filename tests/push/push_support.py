@@ -176,6 +176,20 @@ def graph_stack(directory: Path, config: str = GRAPH_CONFIG) -> Stack:
     return Stack(app, clock, switchboard, service, scheduler, hub, server)
 
 
+class PushFakeGraph(FakeGraph):
+    """``FakeGraph`` that also answers ``DELETE /subscriptions/{id}`` (subscription-delete docs).
+
+    204 with no body when the subscription exists, 404 ``ResourceNotFound`` when not.
+    """
+
+    def _subscriptions(self, request: httpx.Request, parts: list[str]) -> httpx.Response:
+        if request.method == "DELETE" and len(parts) == 2:
+            if self.subscriptions.pop(parts[1], None) is None:
+                return graph_error(404, "ResourceNotFound", "The object was not found.")
+            return httpx.Response(204)
+        return super()._subscriptions(request, parts)
+
+
 VALIDATION_TOKEN = (
     "Validation: Testing client application reachability for subscription "
     "Request-Id: 5d1ad3c4-a3b5-4d58-9b49-ca2a3b6a2b5c"

@@ -82,6 +82,7 @@ def google_stack(tmp_path: Path, responses: list[tuple[dict[str, str], str]]) ->
         responses, mailbox=Mailbox("bob", BOB.email, ("example.se",), "Europe/Stockholm")
     )
     store = Store.open(f"sqlite:///{tmp_path}/calref.db")
+    store.migrate()  # as ``calref run`` does before push starts
     switchboard = SimulatedSwitchboard([BOB], clock=clock.now)
     service = Service(store, switchboard, {"bob": [source]}, [BOB], planner, clock)
     scheduler = ServiceScheduler(service)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from push_support import ALICE, BOB, STATE_ENV, T0, Stack, Validations, graph_stack
 
@@ -22,7 +23,7 @@ def requests_since(fake: FakeGraph, before: int) -> list[tuple[str, str]]:
     return [(r.method, r.url.path) for r in fake.graph_requests[before:]]
 
 
-def forbidden() -> object:
+def forbidden() -> httpx.Response:
     return graph_error(
         403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden]"
     )
