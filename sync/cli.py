@@ -139,12 +139,17 @@ def run(
         bool, typer.Option("--log-json", help="Log one JSON object per line.")
     ] = False,
 ) -> None:
-    """Run the service in the foreground until SIGTERM or SIGINT."""
+    """Run the service in the foreground until SIGTERM or SIGINT.
+
+    Several processes may run on one store: one leads (holds the store's lease),
+    the others stand by and take over when it stops or its lease lapses.
+    """
     import signal
     import threading
 
     from sync.clock import SystemClock
     from sync.config import load_config
+    from sync.leader import LeaderLease
     from sync.logs import setup_logging
     from sync.runtime import build_service
     from sync.scheduler import ServiceScheduler
@@ -152,7 +157,9 @@ def run(
     setup_logging(as_json=log_json)
     log = logging.getLogger("calref")
     cfg = load_config(config)
-    service = build_service(cfg, SystemClock())
+    clock = SystemClock()
+    service = build_service(cfg, clock)
+    service.lease = LeaderLease(service.store, clock)
     service.add_action_listener(
         lambda e: log.info(
             "%s: %s %s at %s: %s %s",
@@ -168,24 +175,39 @@ def run(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = ServiceScheduler(service)
-    push = None
-    if cfg.file.push is not None:
-        from sync.push import start_push
+    store_name = cfg.file.store.split("@")[-1]
+    push: list[Any] = []  # the push runtime while this process leads
 
-        push = start_push(cfg, service, scheduler)  # listener up before subscriptions are made
+    def before_lead() -> None:
+        if cfg.file.push is not None:
+            from sync.push import start_push
+
+            # the listener is up before subscriptions are made, and both before the catch-up
+            runtime = start_push(cfg, service, scheduler)
+            if runtime is not None:
+                push.append(runtime)
+
+    def after_lead() -> None:
+        for runtime in push:
+            runtime.activate()
+        log.info("calref running: %d users, store %s", len(cfg.users), store_name)
+
+    def stop_push() -> None:
+        while push:
+            push.pop().stop()  # no new notifications, then the push worker ends
+
+    scheduler.on_lead(before=before_lead, after=after_lead, standby=stop_push)
     try:
         scheduler.start()
-        if push is not None:
-            push.activate()
-        log.info(
-            "calref running: %d users, store %s", len(cfg.users), cfg.file.store.split("@")[-1]
-        )
+        if not scheduler.leading:
+            log.info("calref standby: %d users, store %s", len(cfg.users), store_name)
         stop.wait()
         log.info("stopping")
     finally:
-        if push is not None:
-            push.stop()  # no new notifications, then the push worker ends
+        stop_push()
     scheduler.shutdown(wait=True)
+    stop_push()  # a take-over may have started push while stopping
+    service.release_lease()
     service.store.close()
     log.info("stopped")
 
@@ -219,16 +241,17 @@ def check(
 @app.command()
 @reports_errors
 def status(config: ConfigOption) -> None:
-    """Show each user's current referral, phone state, next action and calendar health."""
+    """Show the leading process, each user's referral, phone, next action and calendar health."""
     from sync.clock import SystemClock
     from sync.config import load_config
     from sync.runtime import open_store
-    from sync.status import format_status, status_report
+    from sync.status import format_status, service_status, status_report
 
     cfg = load_config(config)
     store = open_store(cfg)
     now = SystemClock().now()
-    typer.echo(format_status(status_report(store, now), now, cfg.timezone))
+    report = status_report(store, now)
+    typer.echo(format_status(report, now, cfg.timezone, service_status(store)))
     store.close()
 
 

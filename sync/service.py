@@ -4,6 +4,12 @@ Tests and the accelerated demo drive it directly and deterministically
 (``start``, ``poll_sources``, ``execute_due``, ``tick``, ``run_virtual``);
 production wraps it in ``sync.scheduler.ServiceScheduler``, whose timers only
 wake the process: the store's plan is the truth.
+
+With a ``LeaderLease`` (``calref run`` always has one) the service acts only
+while it holds the store's lease: ``start`` and ``tick`` of a standby only try
+to take it (and start, with catch-up, once they do); ``execute_due``, ``tick``
+and ``poll_source`` first renew it (fencing) and do nothing when it was lost.
+Without one (the tests' default) nothing is checked.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from rules.errors import (
 from rules.model import CalendarEvent, Plan, User
 from sync.clock import Clock, VirtualClock, as_utc
 from sync.executor import ActionEvent, ActionListener, Executor, RetryPolicy
+from sync.leader import LeaderLease
 from sync.planning import PlanDiff, diff_plan
 from sync.store import Store
 from sync.store.records import SourceState
@@ -96,6 +103,7 @@ class Service:
         settings: ServiceSettings | None = None,
         *,
         rng: random.Random | None = None,
+        lease: LeaderLease | None = None,
     ) -> None:
         self.store = store
         self.switchboard = switchboard
@@ -134,6 +142,10 @@ class Service:
         self._plan_lock = threading.Lock()
         self._source_locks = {source_id: threading.Lock() for source_id in self.sources}
         self.started = False
+        #: the leader lease; None: this service assumes it is the only one on its store
+        self.lease = lease
+        self._lease_listeners: list[Callable[[], None]] = []
+        self._migrated = False
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -149,11 +161,61 @@ class Service:
         for listener in list(self._change_listeners):
             listener()
 
+    def add_lease_lost_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the service loses its lease (it then stands by)."""
+        self._lease_listeners.append(listener)
+
+    # -- the leader lease --------------------------------------------------------------------
+
+    def claim_lease(self) -> bool:
+        """Take (or keep) the store's lease; True without a lease. Migrates the store first.
+
+        False means standby: another live process holds the store (logged).
+        """
+        self._migrate()
+        return self.lease is None or self.lease.acquire()
+
+    def keep_lease(self) -> bool:
+        """Renew the lease before acting (fencing); False, and standby, when it was lost."""
+        if self.lease is None:
+            return True
+        if not self.lease.held:
+            return False
+        if self.lease.renew():
+            return True
+        self._lease_lost()
+        return False
+
+    def release_lease(self) -> None:
+        """Give up the lease (clean shutdown) so that a standby takes over at once."""
+        if self.lease is not None:
+            self.lease.release()
+            self.started = False
+
+    def _lease_lost(self) -> None:
+        self.started = False
+        for listener in list(self._lease_listeners):
+            listener()
+
+    def _leading_now(self) -> bool:
+        """Held and unexpired by our own last renewal (no database round trip)."""
+        return self.lease is None or self.lease.valid(self.clock.now())
+
+    def _migrate(self) -> None:
+        if not self._migrated:
+            self.store.migrate()
+            self._migrated = True
+
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> list[ActionEvent]:
-        """Migrate the store, register users and sources, read calendars, then catch up."""
-        self.store.migrate()
+        """Migrate the store, register users and sources, read calendars, then catch up.
+
+        With a lease, only once it is taken: a standby returns ``[]`` having done
+        nothing but migrate and try (``tick`` tries again).
+        """
+        if not self.claim_lease():
+            return []
         self.store.upsert_users(list(self.users.values()))
         self.store.ensure_sources([(sid, uid) for sid, (uid, _src) in self.sources.items()])
         self.started = True
@@ -200,6 +262,8 @@ class Service:
         again: the change that prompted this call may have come after that sync began.
         """
         user_id, _source = self.sources[source_id]
+        if not self._leading_now():
+            return False
         with self._source_turn(source_id):
             known = self._source_state(source_id)
             if _backing_off(known, self.clock.now()):
@@ -349,14 +413,27 @@ class Service:
     # -- execution ---------------------------------------------------------------------------
 
     def execute_due(self) -> list[ActionEvent]:
-        """Carry out everything due now (publications first); never runs twice at once."""
+        """Carry out everything due now (publications first); never runs twice at once.
+
+        With a lease, only after renewing it: a process that lost it sends nothing.
+        """
         with self._exec_lock:
+            if not self.keep_lease():
+                return []
             events = self.executor.run_due()
         self._changed()
         return events
 
     def tick(self) -> list[ActionEvent]:
-        """The reconcile tick: poll due sources, re-plan stale users, execute what is due."""
+        """The reconcile tick: poll due sources, re-plan stale users, execute what is due.
+
+        A standby (lease configured, not held) instead tries to take the lease,
+        and on success starts (with catch-up).
+        """
+        if self.lease is not None and not self.lease.held:
+            return self.start()
+        if not self.keep_lease():
+            return []
         self.poll_sources()
         self.replan_stale()
         return self.execute_due()

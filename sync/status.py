@@ -1,14 +1,29 @@
 """What ``calref status`` shows: per user, the current referral, the phone, what comes next,
-each calendar source's health and any actions that failed for good."""
+each calendar source's health and any actions that failed for good; and which ``calref run``
+process leads the store (holds its lease)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from connectors.switchboard.base import PhoneState
 from sync.store import Store
 from sync.store import records as rec
+from sync.store.lease import Lease
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """The store-wide part of the status: the leader lease as stored (None: never taken)."""
+
+    lease: Lease | None
+
+
+def service_status(store: Store) -> ServiceStatus:
+    """Which process holds (or last held) the store's lease, from the store alone."""
+    return ServiceStatus(lease=store.lease())
 
 
 @dataclass(frozen=True)
@@ -54,13 +69,20 @@ def status_report(store: Store, now: datetime) -> list[UserStatus]:
     return report
 
 
-def format_status(report: list[UserStatus], now: datetime, tz: tzinfo = UTC) -> str:
-    """A plain-text rendering of ``status_report``, times shown in ``tz``."""
+def format_status(
+    report: list[UserStatus],
+    now: datetime,
+    tz: tzinfo = UTC,
+    service: ServiceStatus | None = None,
+) -> str:
+    """A plain-text rendering of ``status_report`` (and ``service``), times shown in ``tz``."""
 
     def at(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return moment.astimezone(tz).strftime(fmt)
 
     lines: list[str] = [f"calref status at {at(now)} ({getattr(tz, 'key', tz)})"]
+    if service is not None:
+        lines.append(_lease_line(service.lease, now, at))
     for u in report:
         lines.append(f"{u.name} ({u.user_id})")
         if u.current_referral:
@@ -93,3 +115,18 @@ def format_status(report: list[UserStatus], now: datetime, tz: tzinfo = UTC) -> 
         for r in u.failed_referrals:
             lines.append(f"  FAILED to publish referral {r.id}: {r.publish_error}")
     return "\n".join(lines)
+
+
+def _lease_line(lease: Lease | None, now: datetime, at: Callable[..., str]) -> str:
+    if lease is None:
+        return "leader: none (no calref run has held this store yet)"
+    seconds = "%Y-%m-%d %H:%M:%S"
+    if lease.live(now):
+        return (
+            f"leader: {lease.holder} since {at(lease.acquired_at, seconds)}, "
+            f"lease renewed {at(lease.renewed_at, seconds)}, until {at(lease.expires_at, seconds)}"
+        )
+    return (
+        f"leader: none (last held by {lease.holder}, "
+        f"released or lapsed at {at(lease.expires_at, seconds)})"
+    )

@@ -208,3 +208,20 @@ class PushSubscriptionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     client_state_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
     token: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ServiceLeaseRow(Base):
+    """The leader lease: which ``calref run`` process may act on this store, and until when.
+
+    One row (``name`` ``"service"``). Only the holder polls, plans, publishes and
+    sends; another process waits as a standby until ``expires_at`` passes (or the
+    holder releases it on a clean shutdown). See ``sync.store.lease``.
+    """
+
+    __tablename__ = "service_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))  # host:pid:random of the process
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,8 +7,9 @@ PostgreSQL. Methods return ``sync.store.records`` dataclasses, never ORM rows.
 ``Store`` is assembled from its parts: ``sync.store.sources`` (sources and
 events), ``sync.store.plan`` (re-planning), ``sync.store.execution`` (carrying
 out the plan, the referrals outbox), ``sync.store.audit`` (phone states and
-the audit log) and ``sync.store.push`` (push subscriptions kept across
-restarts); users and the schema live here.
+the audit log), ``sync.store.push`` (push subscriptions kept across
+restarts) and ``sync.store.lease`` (the leader lease: one acting process per
+store); users and the schema live here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sync.store.audit import AuditStore
 from sync.store.base import USERS
 from sync.store.db import StoreError, create_store_engine
 from sync.store.execution import ExecutionStore
+from sync.store.lease import LeaseStore
 from sync.store.migrate import upgrade_to_head
 from sync.store.plan import PlanStore
 from sync.store.push import PushStore
@@ -33,7 +35,7 @@ from sync.store.sources import SourceStore
 log = logging.getLogger(__name__)
 
 
-class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore):
+class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore, LeaseStore):
     """The service's database. Thread-safe: every method runs in its own session."""
 
     @classmethod

@@ -21,7 +21,7 @@ def test_migration_to_head_on_empty_database_matches_the_models(
     store = open_store()
     assert current_revision(store.engine) is None
     store.migrate()
-    assert current_revision(store.engine) == head_revision() == "0003"
+    assert current_revision(store.engine) == head_revision() == "0004"
     tables = set(inspect(store.engine).get_table_names())
     assert {"users", "sources", "events", "referrals", "planned_actions", "audit_log"} <= tables
     assert pending_diff(store.engine) == []
