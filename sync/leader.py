@@ -8,6 +8,9 @@ it), ``renew`` extends it and notices when it was lost, ``release`` frees it on
 a clean shutdown so a standby takes over at once. ``Service`` consults it before
 every poll and every execution pass (fencing); ``ServiceScheduler`` renews it
 periodically and switches between the leader's jobs and the standby's retry job.
+
+``LeaseHolding`` is the service's side of this (a mixin of ``sync.service.Service``):
+claim, keep and release the lease, and tell listeners when it was lost.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from rules.errors import ConfigError, Problem
@@ -144,3 +148,62 @@ class LeaderLease:
             )
         else:
             log.info("leader: this process (%s) holds the store's lease", self.holder)
+
+
+class LeaseHolding:
+    """The service's use of an optional ``LeaderLease`` (mixin of ``Service``).
+
+    Without a lease (``lease`` is None) the service assumes it is the only one
+    on its store and every check passes.
+    """
+
+    store: Store
+    clock: Clock
+    #: the leader lease; None: this service assumes it is the only one on its store
+    lease: LeaderLease | None
+    started: bool
+    _lease_listeners: list[Callable[[], None]]
+    _migrated: bool
+
+    def add_lease_lost_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the service loses its lease (it then stands by)."""
+        self._lease_listeners.append(listener)
+
+    def claim_lease(self) -> bool:
+        """Take (or keep) the store's lease; True without a lease. Migrates the store first.
+
+        False means standby: another live process holds the store (logged).
+        """
+        self._migrate()
+        return self.lease is None or self.lease.acquire()
+
+    def keep_lease(self) -> bool:
+        """Renew the lease before acting (fencing); False, and standby, when it was lost."""
+        if self.lease is None:
+            return True
+        if not self.lease.held:
+            return False
+        if self.lease.renew():
+            return True
+        self._lease_lost()
+        return False
+
+    def release_lease(self) -> None:
+        """Give up the lease (clean shutdown) so that a standby takes over at once."""
+        if self.lease is not None:
+            self.lease.release()
+            self.started = False
+
+    def _lease_lost(self) -> None:
+        self.started = False
+        for listener in list(self._lease_listeners):
+            listener()
+
+    def _leading_now(self) -> bool:
+        """Held and unexpired by our own last renewal (no database round trip)."""
+        return self.lease is None or self.lease.valid(self.clock.now())
+
+    def _migrate(self) -> None:
+        if not self._migrated:
+            self.store.migrate()
+            self._migrated = True

@@ -10,6 +10,10 @@ while it holds the store's lease: ``start`` and ``tick`` of a standby only try
 to take it (and start, with catch-up, once they do); ``execute_due``, ``tick``
 and ``poll_source`` first renew it (fencing) and do nothing when it was lost.
 Without one (the tests' default) nothing is checked.
+
+Calendar polling and per-source backoff are in ``sync.polling`` (``SourcePolling``),
+the lease glue in ``sync.leader`` (``LeaseHolding``), the tunables in
+``sync.settings``; ``ServiceSettings`` is importable from here as before.
 """
 
 from __future__ import annotations
@@ -17,80 +21,35 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from connectors.calendars.base import CalendarSource, SyncWindow
 from connectors.switchboard.base import Switchboard
-from rules.errors import (
-    CalendarError,
-    CalrefError,
-    ConfigError,
-    Problem,
-    SyncStateExpired,
-    ThrottledError,
-)
+from rules.errors import CalrefError, ConfigError, Problem
 from rules.model import CalendarEvent, Plan, User
 from sync.clock import Clock, VirtualClock, as_utc
-from sync.executor import ActionEvent, ActionListener, Executor, RetryPolicy
-from sync.leader import LeaderLease
+from sync.executor import ActionEvent, ActionListener, Executor
+from sync.leader import LeaderLease, LeaseHolding
 from sync.planning import PlanDiff, diff_plan
+from sync.polling import SourcePolling
+from sync.settings import ServiceSettings
 from sync.store import Store
-from sync.store.records import SourceState
+
+__all__ = ["Planner", "Service", "ServiceSettings"]
 
 log = logging.getLogger(__name__)
 
 Planner = Callable[[User, list[CalendarEvent], SyncWindow], Plan]
 
 
-@dataclass(frozen=True)
-class ServiceSettings:
-    """Tunables of the service (the lead's config maps onto these)."""
+class Service(LeaseHolding, SourcePolling):
+    """One calref process: the store, the switchboard, each user's calendar sources.
 
-    horizon: timedelta = timedelta(days=14)
-    lookback: timedelta = timedelta(days=1)
-    poll_interval: timedelta = timedelta(seconds=60)
-    source_intervals: Mapping[str, timedelta] = field(default_factory=dict)
-    tick_interval: timedelta = timedelta(seconds=30)
-    replan_interval: timedelta = timedelta(minutes=15)
-    concurrency: int = 16
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    source_backoff_base: timedelta = timedelta(seconds=30)
-    source_backoff_cap: timedelta = timedelta(hours=1)
-    late_after: timedelta = timedelta(seconds=60)
-
-    def __post_init__(self) -> None:
-        problems: list[str] = []
-        for name in (
-            "horizon",
-            "poll_interval",
-            "tick_interval",
-            "replan_interval",
-            "source_backoff_base",
-            "source_backoff_cap",
-        ):
-            if getattr(self, name) <= timedelta(0):
-                problems.append(f"{name} must be positive, got {getattr(self, name)}")
-        if self.lookback < timedelta(0):
-            problems.append(f"lookback must not be negative, got {self.lookback}")
-        for source, interval in self.source_intervals.items():
-            if interval <= timedelta(0):
-                problems.append(f"source_intervals[{source}] must be positive, got {interval}")
-        if self.concurrency < 1:
-            problems.append(f"concurrency must be at least 1, got {self.concurrency}")
-        if self.retry.max_attempts < 1:
-            problems.append(f"retry.max_attempts must be at least 1, got {self.retry.max_attempts}")
-        if problems:
-            raise ConfigError([Problem("service settings", None, None, p) for p in problems])
-
-    def interval_for(self, source_id: str) -> timedelta:
-        return self.source_intervals.get(source_id, self.poll_interval)
-
-
-class Service:
-    """One calref process: the store, the switchboard, each user's calendar sources."""
+    ``poll_sources`` and ``poll_source`` come from ``SourcePolling``; the lease
+    methods (``claim_lease``, ``keep_lease``, ``release_lease``,
+    ``add_lease_lost_listener``) from ``LeaseHolding``.
+    """
 
     def __init__(
         self,
@@ -161,51 +120,6 @@ class Service:
         for listener in list(self._change_listeners):
             listener()
 
-    def add_lease_lost_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` when the service loses its lease (it then stands by)."""
-        self._lease_listeners.append(listener)
-
-    # -- the leader lease --------------------------------------------------------------------
-
-    def claim_lease(self) -> bool:
-        """Take (or keep) the store's lease; True without a lease. Migrates the store first.
-
-        False means standby: another live process holds the store (logged).
-        """
-        self._migrate()
-        return self.lease is None or self.lease.acquire()
-
-    def keep_lease(self) -> bool:
-        """Renew the lease before acting (fencing); False, and standby, when it was lost."""
-        if self.lease is None:
-            return True
-        if not self.lease.held:
-            return False
-        if self.lease.renew():
-            return True
-        self._lease_lost()
-        return False
-
-    def release_lease(self) -> None:
-        """Give up the lease (clean shutdown) so that a standby takes over at once."""
-        if self.lease is not None:
-            self.lease.release()
-            self.started = False
-
-    def _lease_lost(self) -> None:
-        self.started = False
-        for listener in list(self._lease_listeners):
-            listener()
-
-    def _leading_now(self) -> bool:
-        """Held and unexpired by our own last renewal (no database round trip)."""
-        return self.lease is None or self.lease.valid(self.clock.now())
-
-    def _migrate(self) -> None:
-        if not self._migrated:
-            self.store.migrate()
-            self._migrated = True
-
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> list[ActionEvent]:
@@ -228,126 +142,6 @@ class Service:
     def window(self, now: datetime | None = None) -> SyncWindow:
         now = self.clock.now() if now is None else now
         return SyncWindow(now - self.settings.lookback, now + self.settings.horizon)
-
-    # -- calendars ---------------------------------------------------------------------------
-
-    def poll_sources(self, *, force: bool = False) -> set[str]:
-        """Poll every source whose interval has passed (all with ``force``); re-plan changes.
-
-        A source another thread is syncing is waited for, then polled only if it
-        is still due (the other sync usually just made it not due).
-        """
-        now = self.clock.now()
-        state = {s.id: s for s in self.store.sources()}
-        changed: set[str] = set()
-        for source_id, (user_id, _source) in self.sources.items():
-            if not self._due(source_id, state.get(source_id), now, force=force):
-                continue
-            with self._source_turn(source_id) as waited:
-                if waited and not self._due(
-                    source_id, self._source_state(source_id), self.clock.now(), force=force
-                ):
-                    continue
-                if self._sync(source_id):
-                    changed.add(user_id)
-        self.replan_users(sorted(changed))
-        if changed:
-            self._changed()
-        return changed
-
-    def poll_source(self, source_id: str) -> bool:
-        """Poll one source now (unless backing off) and re-plan its user if events changed.
-
-        If another thread is syncing the source, this waits for it and then syncs
-        again: the change that prompted this call may have come after that sync began.
-        """
-        user_id, _source = self.sources[source_id]
-        if not self._leading_now():
-            return False
-        with self._source_turn(source_id):
-            known = self._source_state(source_id)
-            if _backing_off(known, self.clock.now()):
-                return False
-            if not self._sync(source_id):
-                return False
-        self.replan(user_id)
-        self._changed()
-        return True
-
-    @contextmanager
-    def _source_turn(self, source_id: str) -> Iterator[bool]:
-        """Hold the source's sync lock (syncs of one source never overlap).
-
-        Yields True when the lock was busy, i.e. another sync of the source ran
-        while this caller waited.
-        """
-        lock = self._source_locks[source_id]
-        waited = not lock.acquire(blocking=False)
-        if waited:
-            lock.acquire()
-        try:
-            yield waited
-        finally:
-            lock.release()
-
-    def _source_state(self, source_id: str) -> SourceState | None:
-        return self.store.source(source_id)
-
-    def _due(
-        self, source_id: str, known: SourceState | None, now: datetime, *, force: bool
-    ) -> bool:
-        """Whether a poll of the source is due at ``now`` (never while it backs off)."""
-        if _backing_off(known, now):
-            return False
-        return (
-            force
-            or known is None
-            or known.last_attempt is None
-            or known.last_attempt + self.settings.interval_for(source_id) <= now
-        )
-
-    def _sync(self, source_id: str) -> bool:
-        user_id, source = self.sources[source_id]
-        now = self.clock.now()
-        window = self.window(now)
-        known = self.store.ensure_source(source_id, user_id)
-        try:
-            try:
-                result = source.sync(window, known.state)
-            except SyncStateExpired:
-                log.info("source %s: sync state expired, doing a full sync", source_id)
-                result = source.sync(window, None)
-        except Exception as err:
-            self._source_failed(source_id, user_id, err, known.failures + 1, now)
-            return False
-        return self.store.apply_sync(source_id, user_id, result, now)
-
-    def _source_failed(
-        self, source_id: str, user_id: str, err: Exception, failures: int, now: datetime
-    ) -> None:
-        if not isinstance(err, CalrefError):
-            log.exception("source %s: unexpected error", source_id)
-            message = f"{source_id}: unexpected {type(err).__name__}: {err}"
-        else:
-            message = str(err)
-        base = self.settings.source_backoff_base.total_seconds()
-        seconds = min(self.settings.source_backoff_cap.total_seconds(), base * 2 ** (failures - 1))
-        seconds *= 1 - 0.25 * self.rng.random()
-        if isinstance(err, ThrottledError) and err.retry_after is not None:
-            seconds = max(seconds, err.retry_after)
-        until = now + timedelta(seconds=seconds)
-        self.store.record_sync_failure(source_id, user_id, message, now, until)
-        kind = "throttled" if isinstance(err, ThrottledError) else "failed"
-        log.warning(
-            "source %s %s (failure %d), next try after %s: %s",
-            source_id,
-            kind,
-            failures,
-            until.isoformat(),
-            message,
-        )
-        if not isinstance(err, CalendarError):
-            self.store.audit(now, user_id, "source", "error", message)
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -481,10 +275,6 @@ class Service:
             wake = self.next_wakeup() or until
             target = min(max(wake, now + timedelta(seconds=1)), now + step, until)
             self.clock.set(target)
-
-
-def _backing_off(known: SourceState | None, now: datetime) -> bool:
-    return known is not None and known.backoff_until is not None and known.backoff_until > now
 
 
 def _check_plan(plan: Plan, user_id: str) -> None:

@@ -1,0 +1,61 @@
+"""The service's tunables: ``ServiceSettings``, checked when built.
+
+Horizon and lookback of the planning window, poll/tick/re-plan intervals
+(per source where push makes a source's safety poll rarer), executor
+concurrency and retry policy, and the per-source backoff after failures.
+``sync.runtime`` maps the config file onto these; ``sync.service`` re-exports
+the class, so ``from sync.service import ServiceSettings`` keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rules.errors import ConfigError, Problem
+from sync.executor import RetryPolicy
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Tunables of the service (the lead's config maps onto these)."""
+
+    horizon: timedelta = timedelta(days=14)
+    lookback: timedelta = timedelta(days=1)
+    poll_interval: timedelta = timedelta(seconds=60)
+    source_intervals: Mapping[str, timedelta] = field(default_factory=dict)
+    tick_interval: timedelta = timedelta(seconds=30)
+    replan_interval: timedelta = timedelta(minutes=15)
+    concurrency: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    source_backoff_base: timedelta = timedelta(seconds=30)
+    source_backoff_cap: timedelta = timedelta(hours=1)
+    late_after: timedelta = timedelta(seconds=60)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for name in (
+            "horizon",
+            "poll_interval",
+            "tick_interval",
+            "replan_interval",
+            "source_backoff_base",
+            "source_backoff_cap",
+        ):
+            if getattr(self, name) <= timedelta(0):
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lookback < timedelta(0):
+            problems.append(f"lookback must not be negative, got {self.lookback}")
+        for source, interval in self.source_intervals.items():
+            if interval <= timedelta(0):
+                problems.append(f"source_intervals[{source}] must be positive, got {interval}")
+        if self.concurrency < 1:
+            problems.append(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.retry.max_attempts < 1:
+            problems.append(f"retry.max_attempts must be at least 1, got {self.retry.max_attempts}")
+        if problems:
+            raise ConfigError([Problem("service settings", None, None, p) for p in problems])
+
+    def interval_for(self, source_id: str) -> timedelta:
+        return self.source_intervals.get(source_id, self.poll_interval)
