@@ -101,6 +101,7 @@ class _UserState:
     profiles: tuple[Profile, ...]
     phone: PhoneState
     referrals: dict[str, PublishedReferral]
+    extension: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class SimulatedSwitchboard:
                 raise CalrefError(f"simulator: user {user.id!r} is listed twice")
             profiles = user.profiles or (Profile("extension", "Extension", user.extension),)
             phone = PhoneState(mode=PhoneMode.OPEN, active_profile=profiles[0].id)
-            self._users[user.id] = _UserState(profiles, phone, {})
+            self._users[user.id] = _UserState(profiles, phone, {}, user.extension)
 
     # -- the Switchboard protocol ------------------------------------------------------
 
@@ -247,6 +248,7 @@ class SimulatedSwitchboard:
             state = self._user(user_id)
             phone = state.phone
             profile = self._profile(state, phone.active_profile)
+            extension = state.extension
         name = profile.name if profile else phone.active_profile
         if phone.mode is PhoneMode.FORWARDED and phone.forward_number:
             why = f"phone forwarded to {phone.forward_number}"
@@ -254,7 +256,8 @@ class SimulatedSwitchboard:
         if phone.mode is PhoneMode.CLOSED:
             why = f"phone closed: callers reach the {self._closed_target}"
             return Route(self._closed_target, phone.active_profile, phone.mode, why)
-        target = (profile.number if profile else None) or phone.active_profile
+        # A profile without a number of its own (the desk phone) rings the extension.
+        target = (profile.number if profile else None) or extension or phone.active_profile
         why = f"phone open, active profile {name}"
         return Route(target, phone.active_profile, phone.mode, why)
 

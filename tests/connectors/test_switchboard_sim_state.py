@@ -301,3 +301,9 @@ def test_concurrent_actions_each_bump_version_once(board: SimulatedSwitchboard) 
         t.join()
     assert board.phone("anna").version == 200
     assert len(board.log()) == 200
+
+
+def test_a_profile_without_a_number_of_its_own_rings_the_extension() -> None:
+    desk = User("dan", "Dan", "dan@example.se", "1240", (Profile("desk", "Desk phone"),))
+    route = SimulatedSwitchboard([desk]).route("dan")
+    assert (route.target, route.profile, route.mode) == ("1240", "desk", PhoneMode.OPEN)
