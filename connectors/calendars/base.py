@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rules.errors import CalendarError
 from rules.model import CalendarEvent, OrganizerKind
 
 
@@ -25,6 +27,15 @@ class Mailbox:
     email: str
     org_domains: tuple[str, ...] = ()
     timezone: str = "Europe/Stockholm"
+
+    def zone(self, source: str) -> ZoneInfo:
+        """The mailbox's time zone; an unknown name is a ``CalendarError`` of ``source``."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CalendarError(
+                source, f"unknown time zone {self.timezone!r} for {self.user_id}"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -119,10 +118,7 @@ class EventMapper:
     def __init__(self, source: str, mailbox: Mailbox) -> None:
         self.source = source
         self.mailbox = mailbox
-        try:
-            self.zone = ZoneInfo(mailbox.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CalendarError(source, f"unknown time zone {mailbox.timezone!r}") from None
+        self.zone = mailbox.zone(source)
 
     def _moment(self, value: Any, what: str, item_id: str) -> datetime | date:
         if isinstance(value, datetime):

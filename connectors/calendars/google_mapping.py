@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.calendars.base import Mailbox, classify_organizer
 from rules.errors import CalendarError
@@ -24,10 +23,7 @@ class EventMapper:
     def __init__(self, source: str, mailbox: Mailbox) -> None:
         self.source = source
         self.mailbox = mailbox
-        try:
-            self.zone = ZoneInfo(mailbox.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CalendarError(source, f"unknown time zone {mailbox.timezone!r}") from None
+        self.zone = mailbox.zone(source)
 
     def _when(self, item: dict[str, Any], field: str) -> datetime | date:
         value = item.get(field)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
@@ -81,12 +81,7 @@ def parse_ics_report(
     """
     if window.start.tzinfo is None or window.end.tzinfo is None:
         raise CalendarError(source, "the sync window must use aware datetimes")
-    try:
-        zone = ZoneInfo(mailbox.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CalendarError(
-            source, f"unknown time zone {mailbox.timezone!r} for {mailbox.user_id}"
-        ) from None
+    zone = mailbox.zone(source)
     text, was_cp1252 = ics_lines.decode(data)
     lines = ics_lines.content_lines(text)
     problem = ics_lines.structure_problem(lines)
