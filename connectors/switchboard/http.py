@@ -26,8 +26,8 @@ from .base import PhoneState, PublishedReferral, SwitchboardUser
 from .errors import SwitchboardUnavailable, error_for_status
 from .wire import (
     WireError,
-    format_time,
     phone_from_json,
+    referral_to_json,
     referrals_of_user_json,
     user_from_json,
 )
@@ -109,15 +109,9 @@ class HttpSwitchboard:
     ) -> None:
         path = f"/api/users/{_seg(user_id)}/referrals/{_seg(referral.id)}"
         try:
-            payload = {
-                "reason": referral.reason,
-                "message": referral.message,
-                "start": format_time(referral.start),
-                "end": format_time(referral.end),
-                "start_action": referral.start_action.to_json(),
-                "end_action": referral.end_action.to_json(),
-                "client": self.client_name,
-            }
+            payload = referral_to_json(referral)
+            del payload["id"]  # the id is in the path
+            payload["client"] = self.client_name
         except ValueError as err:
             raise SwitchboardError(f"PUT {path}: {err}", transient=False) from None
         self._call("PUT", path, json_body=payload, key=idempotency_key)
