@@ -19,26 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from icalendar import Calendar, Event
-from test_realtime import (
+from e2e_support import (
     CONFIG,
     ON_TIME,
     PROMPT_STOP,
     STARTUP_TIMEOUT,
+    USER,
+    Meeting,
     calref_command,
     free_port,
     get_json,
     parse_at,
+    sleep_until,
     start,
     summary,
     wait_for_log_line,
+    wait_for_simulator,
+    write_calendar,
 )
 
 pytestmark = pytest.mark.slow
 
-USER = "alice"
 # (uid, subject, start offset, end offset) in seconds after the anchor
-MEETINGS = [
+MEETINGS: list[Meeting] = [
     ("close-1", "Design review #close", 4, 6),
     ("fwd-1", "Offsite #fwd:0701234567", 14, 16),
     ("mobile-1", "Standup #mobile", 17, 19),
@@ -121,42 +124,6 @@ def test_two_processes_send_each_action_once_and_the_standby_takes_over_on_sigte
         "profile_switch mobile",
     ]
     assert "Traceback" not in leader.stderr() + standby.stderr()
-
-
-def write_calendar(path: Path, meetings: list[tuple[str, str, int, int]], anchor: datetime) -> None:
-    """An ICS file with ``meetings`` (offsets in seconds after ``anchor``)."""
-    cal = Calendar()
-    cal.add("prodid", "-//calref tests//failover e2e//EN")
-    cal.add("version", "2.0")
-    for uid, subject, start_offset, end_offset in meetings:
-        event = Event()
-        event.add("uid", uid)
-        event.add("summary", subject)
-        event.add("dtstart", anchor + timedelta(seconds=start_offset))
-        event.add("dtend", anchor + timedelta(seconds=end_offset))
-        event.add("dtstamp", anchor)
-        cal.add_component(event)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(cal.to_ical())
-    tmp.replace(path)  # a poll never reads half a file
-
-
-def wait_for_simulator(base_url: str, sim: Any) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        try:
-            if get_json(f"{base_url}/api/health") == {"status": "ok"}:
-                return
-        except OSError:
-            pass
-        if sim.popen.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the simulator did not come up on {base_url}:\n{sim.output()}")
-        time.sleep(0.1)
-
-
-def sleep_until(moment: datetime) -> None:
-    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
 
 def actions_of(log: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,16 +10,9 @@ is bounded.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,14 +20,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from icalendar import Calendar, Event
+from e2e_support import (
+    CONFIG,
+    ON_TIME,
+    PROMPT_STOP,
+    STARTUP_TIMEOUT,
+    USER,
+    Meeting,
+    calref_command,
+    free_port,
+    get_json,
+    parse_at,
+    sleep_until,
+    start,
+    summary,
+    wait_for_log_line,
+    wait_for_simulator,
+    write_calendar,
+)
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-USER = "alice"
 # (uid, subject, start offset, end offset) in seconds after a whole-second anchor.
-MEETINGS = [
+MEETINGS: list[Meeting] = [
     ("close-1", "Design review #close", 8, 12),
     ("fwd-1", "Offsite #fwd:0701234567", 14, 17),
     ("mobile-1", "Standup #mobile", 18, 21),
@@ -50,128 +58,8 @@ EXPECTED_ACTIONS = [
 ]
 FIRST_DUE = min(offset for _, offset in EXPECTED_ACTIONS)
 LAST_DUE = max(offset for _, offset in EXPECTED_ACTIONS)
-ON_TIME = timedelta(seconds=1)
 MARGIN = 2.5  # seconds waited after the last due time before reading the log
-STARTUP_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
-PROMPT_STOP = 5.0  # a clean shutdown must take less than this
 QUIET_AFTER_RESTART = 4.0
-
-CONFIG = """\
-timezone: Europe/Stockholm
-organization: {{domains: [example.se]}}
-store: sqlite:///calref.db
-switchboard: {{kind: http, url: "http://127.0.0.1:{port}", timeout_seconds: 5}}
-sync: {{poll_seconds: 1}}
-users:
-  - id: alice
-    name: Alice Andersson
-    email: alice@example.se
-    extension: "1234"
-    profiles:
-      - {{id: ext, name: Extension, tags: [ext, desk]}}
-      - {{id: mobile, name: Mobile, number: "0701234567", tags: [mobile, mobil]}}
-    calendars:
-      - {{kind: ics, path: calendars/alice.ics}}
-"""
-
-
-def calref_command(*args: str) -> list[str]:
-    """The installed ``calref`` script beside this interpreter, else the CLI module."""
-    script = Path(sys.executable).parent / "calref"
-    if script.exists():
-        return [str(script), *args]
-    return [sys.executable, "-c", "from sync.cli import main; main()", *args]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def write_calendar(path: Path, anchor: datetime) -> None:
-    cal = Calendar()
-    cal.add("prodid", "-//calref tests//realtime e2e//EN")
-    cal.add("version", "2.0")
-    for uid, subject, start, end in MEETINGS:
-        event = Event()
-        event.add("uid", uid)
-        event.add("summary", subject)
-        event.add("dtstart", anchor + timedelta(seconds=start))
-        event.add("dtend", anchor + timedelta(seconds=end))
-        event.add("dtstamp", anchor)
-        cal.add_component(event)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cal.to_ical())
-
-
-@dataclass
-class Proc:
-    """A started process whose stdout and stderr go to files (never a pipe that can fill)."""
-
-    popen: subprocess.Popen[bytes]
-    out: Path
-    err: Path
-    started: float
-
-    def stderr(self) -> str:
-        return self.err.read_text(encoding="utf-8", errors="replace")
-
-    def output(self) -> str:
-        return self.out.read_text(encoding="utf-8", errors="replace") + self.stderr()
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(timeout=STOP_TIMEOUT)
-
-    def terminate(self) -> tuple[int, float]:
-        """SIGTERM; return the exit code and how long the process took to exit."""
-        sent = time.monotonic()
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            code = self.popen.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"process did not exit within {STOP_TIMEOUT}s of SIGTERM:\n{self.output()}")
-        return code, time.monotonic() - sent
-
-
-def start(args: list[str], cwd: Path, name: str) -> Proc:
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
-    out, err = cwd / f"{name}.out", cwd / f"{name}.err"
-    with out.open("wb") as out_file, err.open("wb") as err_file:
-        popen = subprocess.Popen(args, cwd=cwd, env=env, stdout=out_file, stderr=err_file)
-    return Proc(popen, out, err, time.monotonic())
-
-
-def wait_for_log_line(proc: Proc, needle: str, timeout: float) -> float:
-    """Seconds from the process's start until ``needle`` appeared in its stderr."""
-    deadline = proc.started + timeout
-    while time.monotonic() < deadline:
-        if needle in proc.stderr():
-            return time.monotonic() - proc.started
-        if proc.popen.poll() is not None:
-            pytest.fail(f"process exited ({proc.popen.returncode}) early:\n{proc.output()}")
-        time.sleep(0.05)
-    pytest.fail(f"{needle!r} not logged within {timeout}s:\n{proc.output()}")
-
-
-def summary(commands: list[dict[str, Any]]) -> str:
-    """One line per command, for failure messages."""
-    return "\n".join(f"{c['at']} {c['op']} {c['detail']}" for c in commands) or "(none)"
-
-
-def parse_at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -202,16 +90,7 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
         "simulator",
     )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            try:
-                if get_json(f"{base_url}/api/health") == {"status": "ok"}:
-                    break
-            except OSError:
-                pass
-            if proc.popen.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the simulator did not come up on {base_url}:\n{proc.output()}")
-            time.sleep(0.1)
+        wait_for_simulator(base_url, proc)
         yield base_url, folder
     finally:
         proc.kill()
@@ -221,7 +100,7 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
 def first_run(simulator: tuple[str, Path]) -> FirstRun:
     base_url, folder = simulator
     anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
-    write_calendar(folder / "calendars" / "alice.ics", anchor)
+    write_calendar(folder / "calendars" / "alice.ics", MEETINGS, anchor)
     proc = start(calref_command("run", "--config", "config.yaml"), folder, "run1")
     try:
         startup = wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
@@ -231,8 +110,7 @@ def first_run(simulator: tuple[str, Path]) -> FirstRun:
             f"action (due {FIRST_DUE}s after the calendar was written); the machine is too slow "
             "for these offsets"
         )
-        wait_until = anchor + timedelta(seconds=LAST_DUE + MARGIN)
-        time.sleep(max(0.0, (wait_until - datetime.now(UTC)).total_seconds()))
+        sleep_until(anchor + timedelta(seconds=LAST_DUE + MARGIN))
         log = get_json(f"{base_url}/api/log?user={USER}")["commands"]
         user = get_json(f"{base_url}/api/users/{USER}")
         route = get_json(f"{base_url}/api/users/{USER}/route")
