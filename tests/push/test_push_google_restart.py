@@ -85,6 +85,16 @@ def running() -> Iterator[list[GoogleStack]]:
         stop(stack)
 
 
+def start_with_one_channel(tmp_path: Path) -> GoogleStack:
+    """A first run that watches bob's calendar as channel chan-1 (token tok-1) for 7 days."""
+    return start(
+        tmp_path,
+        [watch_answer("chan-1", "res-1", days=7), ok(events_page([], next_sync="s1"))],
+        ids=["chan-1"],
+        tokens=["tok-1"],
+    )
+
+
 def channels(stack: GoogleStack) -> list[StoredPush]:
     return stack.service.store.push_subscriptions("google")
 
@@ -92,12 +102,7 @@ def channels(stack: GoogleStack) -> list[StoredPush]:
 def test_a_restart_reuses_the_stored_channel_without_a_new_watch(
     tmp_path: Path, running: list[GoogleStack]
 ) -> None:
-    first = start(
-        tmp_path,
-        [watch_answer("chan-1", "res-1", days=7), ok(events_page([], next_sync="s1"))],
-        ids=["chan-1"],
-        tokens=["tok-1"],
-    )
+    first = start_with_one_channel(tmp_path)
     assert [(c.remote_id, c.resource_id, c.account) for c in channels(first)] == [
         ("chan-1", "res-1", BOB.email)
     ]
@@ -123,12 +128,7 @@ def test_a_restart_reuses_the_stored_channel_without_a_new_watch(
 def test_an_expired_stored_channel_is_replaced_without_a_stop(
     tmp_path: Path, running: list[GoogleStack]
 ) -> None:
-    first = start(
-        tmp_path,
-        [watch_answer("chan-1", "res-1", days=7), ok(events_page([], next_sync="s1"))],
-        ids=["chan-1"],
-        tokens=["tok-1"],
-    )
+    first = start_with_one_channel(tmp_path)
     stop(first)
     second = start(
         tmp_path,
@@ -148,12 +148,7 @@ def test_an_expired_stored_channel_is_replaced_without_a_stop(
 def test_a_channel_due_at_restart_is_renewed_and_the_old_one_stopped_and_forgotten(
     tmp_path: Path, running: list[GoogleStack]
 ) -> None:
-    first = start(
-        tmp_path,
-        [watch_answer("chan-1", "res-1", days=7), ok(events_page([], next_sync="s1"))],
-        ids=["chan-1"],
-        tokens=["tok-1"],
-    )
+    first = start_with_one_channel(tmp_path)
     stop(first)
     second = start(
         tmp_path,
@@ -173,12 +168,7 @@ def test_a_channel_due_at_restart_is_renewed_and_the_old_one_stopped_and_forgott
 def test_a_removed_sources_channel_is_stopped_and_forgotten(
     tmp_path: Path, running: list[GoogleStack]
 ) -> None:
-    first = start(
-        tmp_path,
-        [watch_answer("chan-1", "res-1", days=7), ok(events_page([], next_sync="s1"))],
-        ids=["chan-1"],
-        tokens=["tok-1"],
-    )
+    first = start_with_one_channel(tmp_path)
     stop(first)
     # bob's primary calendar left the config; his "team" calendar came in
     stopper, stop_http, _ = make_source([STOPPED], mailbox=BOB_MAILBOX)
