@@ -158,7 +158,6 @@ class DurationWithin:
         else:
             return None
         return f"duration is {format_duration(d)}; rule wants {wanted}"
-        return None
 
 
 @dataclass(frozen=True, slots=True)
