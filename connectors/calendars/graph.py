@@ -243,9 +243,12 @@ class GraphCalendarSource:
         elif covered > saved.covered:
             reread = saved.covered
         if reread is not None:
-            view, _gone, view_warnings = self._resolve(self._view(reread, covered))
+            view, skipped, view_warnings = self._resolve(self._view(reread, covered))
             upserts.update(view)
             removed -= view.keys()
+            for key in skipped:  # unreadable there: no stale copy may linger
+                upserts.pop(key, None)
+                removed.add(key)
             warnings += view_warnings
         for key, event in list(upserts.items()):
             if not time_in_window(event, saved.start, covered):

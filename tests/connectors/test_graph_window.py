@@ -188,3 +188,17 @@ def test_a_window_that_moved_back_starts_a_new_round(
     result, _ = poller.poll(START - timedelta(hours=2))
     assert result.full is True
     assert fake.graph_requests[-1].url.params["startDateTime"] == "2024-05-05T05:00:00Z"
+
+
+def test_a_broken_event_in_an_added_day_is_skipped_with_a_warning(
+    fake: FakeGraph, source: GraphCalendarSource
+) -> None:
+    fake.put(BOX, event_json("AAMkGood=", "Good", *at(15)))
+    fake.put(BOX, event_json("AAMkBroken=", "Broken", *at(15, 11), categories="not a list"))
+    poller = Poller(fake, source)
+    poller.poll(START)
+    result, calls = poller.poll(START + timedelta(days=1))
+    assert calls == {"delta": 1, "view": 1}
+    assert [e.key for e in result.events] == ["AAMkGood="]
+    assert "AAMkBroken=" in result.removed
+    assert len(result.warnings) == 1 and "categories is not a list" in result.warnings[0]
