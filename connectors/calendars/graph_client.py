@@ -2,8 +2,10 @@
 
 ``GraphClient`` is shared by every Graph source of one connection (one tenant,
 one app registration). It gets tokens with MSAL's client-credentials flow (MSAL
-caches them, so one client object per process), sends every request with the
-``Prefer`` headers calref relies on, retries 429/503/504 honouring
+caches them, so one client object per process) for the scope
+``<Graph origin>/.default`` of the configured ``graph_url`` (so a national
+cloud gets its own audience, see ``graph_clouds``), sends every request with
+the ``Prefer`` headers calref relies on, retries 429/503/504 honouring
 ``Retry-After`` (bounded, with an injectable sleep so tests run in virtual
 time) and keeps at most ``max_in_flight`` requests per mailbox in flight, as
 Outlook's throttling limits ask. Errors are ``CalendarError``s naming the
@@ -23,11 +25,11 @@ from urllib.parse import urlsplit
 import httpx
 import msal
 
+from connectors.calendars.graph_clouds import graph_scope
 from connectors.calendars.throttle import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, SyncStateExpired, ThrottledError
 
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 RETRY_STATUSES = frozenset({429, 503, 504})
 # Error codes Graph uses when a delta or skip token can no longer be used
 # (concepts/errors.md, delta-query-overview.md; compared case-insensitively).
@@ -101,6 +103,8 @@ class GraphClient:
         self._credential = credential
         self.authority = f"{authority_host.rstrip('/')}/{tenant_id}"
         self.graph_url = graph_url.rstrip("/")
+        # the `.default` scope names the Graph host of the cloud the calls go to
+        self.scope = graph_scope(self.graph_url)
         self.http = http if http is not None else httpx.Client(timeout=timeout)
         self.sleep = sleep
         self.max_retries = max_retries
@@ -145,7 +149,7 @@ class GraphClient:
         """A bearer token for Graph (from MSAL's cache when still valid)."""
         app = self._msal_app(source)
         try:
-            result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+            result = app.acquire_token_for_client(scopes=[self.scope])
         except httpx.HTTPError as err:
             raise CalendarError(
                 source, f"token request failed: {type(err).__name__}", transient=True

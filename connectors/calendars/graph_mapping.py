@@ -30,7 +30,8 @@ from rules.errors import CalendarError
 from rules.model import CalendarEvent, Response, ShowAs
 
 # Properties ``to_event`` reads. A delta round may send only the changed ones
-# for an updated event; when any of these is absent the source fetches the event.
+# for an updated event; when any of these is absent the source fetches the event,
+# or, for an occurrence in the delta's sparse shape, its series master (graph_series).
 REQUIRED_FIELDS = (
     "subject",
     "start",

@@ -208,7 +208,9 @@ def _caldav() -> list[CalendarEvent]:
 # ---------------------------------------------------------------------------
 # Microsoft Graph: calendarView delta (event.md), times in UTC (Prefer: outlook.timezone).
 # calendarView expands the series: occurrences and the moved exception carry the
-# master's id in seriesMasterId; the excluded Wednesday is simply not there.
+# master's id in seriesMasterId; the excluded Wednesday is simply not there. The
+# master itself is never listed; the delta sends its occurrences sparse (the double
+# does), so the source reads the master once for their fields.
 
 _BOB = {"name": "Bob Berg", "address": "bob@example.se"}
 _VENDOR = {"name": "Vendor Sales", "address": "sales@vendor.example.com"}
@@ -251,6 +253,14 @@ def _graph_standup(event_id: str, day: int, start: str, end: str, kind: str) -> 
 
 
 GRAPH_WEEK: list[dict[str, Any]] = [
+    event_json(
+        "AAMkAGI2TGStandupMaster=",
+        "Standup",
+        "2026-03-02T08:00:00.0000000",
+        "2026-03-02T08:15:00.0000000",
+        type="seriesMaster",
+        iCalUId="040000008200E00074C5B7101A82E00807EA0302STANDUP",
+    ),
     _graph_standup("AAMkAGI2TGStandup0302=", 2, "08:00", "08:15", "occurrence"),
     _graph_standup("AAMkAGI2TGStandup0303=", 3, "08:00", "08:15", "occurrence"),
     _graph_standup("AAMkAGI2TGStandup0305=", 5, "09:00", "09:15", "exception"),

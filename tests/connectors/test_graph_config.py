@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from graph_doubles import CLIENT_ID, TENANT
@@ -9,7 +11,8 @@ from pydantic import ValidationError
 
 from connectors.calendars.base import Mailbox
 from connectors.calendars.graph import GraphCalendar, GraphConnection, build_source, make_client
-from rules.errors import CalrefError
+from rules.errors import CalrefError, ConfigError
+from sync.config import load_config
 
 
 def test_connection_rejects_unknown_keys_and_inline_secrets() -> None:
@@ -77,3 +80,32 @@ def test_sources_of_one_connection_share_one_client(monkeypatch: pytest.MonkeyPa
     a = build_source(connection, GraphCalendar(), Mailbox("a", "a@example.se"))
     b = build_source(connection, GraphCalendar(), Mailbox("b", "b@example.se"))
     assert a.client is b.client  # type: ignore[attr-defined]
+
+
+def test_a_cloud_mismatch_in_the_config_file_is_a_config_error_with_its_place(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "calref.yaml"
+    path.write_text(
+        "timezone: Europe/Stockholm\n"
+        "connections:\n"
+        "  graph:\n"
+        f"    tenant_id: {TENANT}\n"
+        f"    client_id: {CLIENT_ID}\n"
+        "    client_secret_env: CALREF_GRAPH_SECRET\n"
+        "    authority_host: https://login.microsoftonline.com\n"
+        "    graph_url: https://graph.microsoft.us/v1.0\n"
+        "users:\n"
+        "  - id: alice\n"
+        "    name: Alice Andersson\n"
+        "    email: alice@example.se\n"
+        '    extension: "1234"\n'
+        "    calendars:\n"
+        "      - {kind: graph}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "calref.yaml:3:" in message or "calref.yaml:4:" in message, message
+    assert "another cloud" in message and "https://login.microsoftonline.us" in message

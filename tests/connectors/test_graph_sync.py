@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -249,18 +249,26 @@ def test_evicted_tokens_on_the_stateful_double_resync_and_continue(
     assert (after.full, after.removed, after.events) == (False, ["AAMkA="], [])
 
 
-def test_window_moved_to_another_day_does_a_full_sync_same_day_does_not(
+def test_window_moved_to_another_day_reads_only_the_added_day_same_day_does_not(
     fake: FakeGraph, monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps
 ) -> None:
     fake.put(BOX, event_json("AAMkA="))
     source = make_source(monkeypatch, sleeps)
     state = source.sync(WINDOW, None).state
-    later_same_day = SyncWindow(WINDOW.start.replace(hour=10), WINDOW.end.replace(hour=10))
-    assert source.sync(later_same_day, state).full is False
+    same_day = SyncWindow(WINDOW.start.replace(hour=10), WINDOW.end - timedelta(hours=1))
+    mark = len(fake.graph_requests)
+    assert source.sync(same_day, state).full is False
+    assert fake.calls(mark) == {"delta": 1}
     next_day = SyncWindow(datetime(2024, 5, 7, tzinfo=UTC), datetime(2024, 5, 21, tzinfo=UTC))
+    mark = len(fake.graph_requests)
     moved = source.sync(next_day, state)
-    assert moved.full is True
-    assert fake.graph_requests[-1].url.params["startDateTime"] == "2024-05-07T00:00:00Z"
+    assert moved.full is False  # the delta link is kept; only the added day is read
+    assert fake.calls(mark) == {"delta": 1, "view": 1}
+    view = fake.graph_requests[-1]
+    assert view.url.path == f"/v1.0/users/{BOX}/calendarView"
+    assert view.url.params["startDateTime"] == "2024-05-20T00:00:00Z"
+    assert view.url.params["endDateTime"] == "2024-05-21T00:00:00Z"
+    assert json.loads(moved.state or "")["covered"] == "2024-05-21T00:00:00+00:00"
 
 
 def test_unreadable_or_foreign_state_falls_back_to_full_sync(
