@@ -137,13 +137,16 @@ class EventMapper:
         return moment
 
     def organizer(self, item: Any) -> tuple[str | None, OrganizerKind]:
+        """Self when the mailbox's owner organised it on their own calendar (MyResponseType
+        Organizer); internal for an Exchange directory (``EX``, legacyDN) address, which the
+        server resolved from its own directory; otherwise ``classify_organizer``."""
         box = getattr(item, "organizer", None)
         address = getattr(box, "email_address", None) if box is not None else None
-        if getattr(item, "my_response_type", None) == "Organizer":
+        if self.mailbox.own_calendar and getattr(item, "my_response_type", None) == "Organizer":
             return address, OrganizerKind.SELF
-        if address and (getattr(box, "routing_type", None) == "EX" or "@" not in address):
-            return address, OrganizerKind.INTERNAL  # an Exchange directory (legacyDN) address
-        return address, classify_organizer(address, self.mailbox.email, self.mailbox.org_domains)
+        if address and getattr(box, "routing_type", None) == "EX":
+            return address, OrganizerKind.INTERNAL
+        return address, classify_organizer(address, self.mailbox)
 
     def recurrence_id(self, item: Any) -> str | None:
         value = getattr(item, "recurrence_id", None) or getattr(item, "original_start", None)

@@ -98,9 +98,7 @@ class EventMapper:
             cancelled=False,
             private=item.get("visibility") in ("private", "confidential"),
             categories=(),
-            organizer_kind=classify_organizer(
-                organizer, self.mailbox.email, self.mailbox.org_domains
-            ),
+            organizer_kind=classify_organizer(organizer, self.mailbox),
             organizer=organizer,
             source=self.source,
             key=event_id,
