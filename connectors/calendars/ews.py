@@ -6,9 +6,11 @@ connector there). A service account holding the ApplicationImpersonation role
 (or delegate rights) reads each user's calendar with NTLM or Kerberos.
 
 Each sync reads the whole window again with FindItem + CalendarView
-(``calendar.view(...)``, which expands recurring series into occurrences)
-asking only for the fields below, so one poll costs one FindItem round trip
-(plus two GetFolder calls the first time an account is used). EWS offers no
+(``calendar.view(...)``, which expands recurring series into occurrences) and
+GetItem for the fields below, so one poll costs one FindItem and one GetItem
+round trip. The Calendar folder is opened by its distinguished folder id, never
+through the mailbox root, so delegate access with Reviewer rights on the Calendar
+folder alone works (``calendar_folder``). EWS offers no
 occurrence-level delta (SyncFolderItems reports series masters only), so every
 result is ``full=True``. exchangelib runs with ``FailFast``; server-busy
 answers are retried here a bounded number of times with the server's
@@ -200,7 +202,7 @@ class EwsCalendarSource:
         sleep: Sleep = time.sleep,
     ) -> None:
         self._account_factory = account_factory
-        self._account: Any = None
+        self._calendar: Any = None
         self._mailbox = mailbox
         self._throttle_retries = throttle_retries
         self._max_retry_wait = max_retry_wait
@@ -235,13 +237,19 @@ class EwsCalendarSource:
 
     def _view(self, window: SyncWindow) -> Any:
         from exchangelib import EWSDateTime
+        from exchangelib.errors import ErrorItemNotFound  # gone between FindItem and GetItem
 
-        if self._account is None:
-            self._account = self._account_factory()
-        calendar = self._account.calendar
+        if self._calendar is None:
+            self._calendar = calendar_folder(self._account_factory())
+        calendar = self._calendar
         start = EWSDateTime.from_datetime(window.start.astimezone(UTC))
         end = EWSDateTime.from_datetime(window.end.astimezone(UTC))
-        return calendar.view(start=start, end=end).only(*FIELDS)
+        # FindItem (ids only: CalendarView cannot return categories, organizer or UID), then
+        # GetItem with the fields; fetch() validates them against this folder, where
+        # view().only() would fetch the mailbox root for that (GetFolder, see calendar_folder)
+        ids = calendar.view(start=start, end=end).only("id", "changekey")
+        items = calendar.account.fetch(ids=ids, folder=calendar, only_fields=FIELDS)
+        return (item for item in items if not isinstance(item, ErrorItemNotFound))
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """Run ``action`` retrying server-busy answers; translate exchangelib errors."""
@@ -284,7 +292,11 @@ class EwsCalendarSource:
         if isinstance(err, ews.ErrorNonExistentMailbox):
             return CalendarError(self._id, "no such mailbox on the Exchange server")
         if isinstance(err, ews.ErrorAccessDenied):
-            return CalendarError(self._id, "access to the calendar denied")
+            return CalendarError(
+                self._id,
+                "access to the calendar denied (delegate access needs Reviewer rights on the "
+                "user's Calendar folder; impersonation needs ApplicationImpersonation)",
+            )
         if isinstance(err, ews.UnauthorizedError):
             return CalendarError(self._id, "the Exchange server refused the service account login")
         if isinstance(err, ews.CASError):
@@ -306,6 +318,26 @@ class EwsCalendarSource:
                 self._id, f"cannot reach the Exchange server ({name})", transient=True
             )
         return CalendarError(self._id, f"Exchange answered with an error ({name})")
+
+
+def calendar_folder(account: Any) -> Any:
+    """The mailbox's Calendar folder, addressed by its distinguished folder id.
+
+    exchangelib's ``account.calendar`` first fetches the mailbox root (GetFolder on
+    ``root``), which a delegate holding only Reviewer rights on the Calendar folder may not
+    do (ErrorAccessDenied). ``DistinguishedFolderId("calendar")`` with the mailbox's address
+    is what exchangelib itself falls back to; the root here is only a holder of the account
+    and is never fetched, so a sync costs no GetFolder at all, with impersonation too.
+    """
+    from exchangelib.folders import Calendar, Root
+    from exchangelib.properties import DistinguishedFolderId
+    from exchangelib.properties import Mailbox as EwsMailbox
+
+    folder_id = DistinguishedFolderId(
+        id=Calendar.DISTINGUISHED_FOLDER_ID,
+        mailbox=EwsMailbox(email_address=account.primary_smtp_address),
+    )
+    return Calendar(root=Root(account=account), _distinguished_id=folder_id)
 
 
 def _version(name: str) -> Any:
@@ -336,7 +368,15 @@ def make_account_factory(
     )
     from exchangelib import Credentials as EwsCredentials
     from exchangelib.protocol import FailFast
+    from exchangelib.transport import AUTH_TYPE_MAP
 
+    if connection.auth_type == "GSSAPI" and GSSAPI not in AUTH_TYPE_MAP:
+        # exchangelib registers Kerberos only when requests_gssapi imports; else a KeyError later
+        raise CalrefError(
+            "connections.ews: auth_type GSSAPI (Kerberos) needs the requests_gssapi package, "
+            "which is not installed or cannot load its GSSAPI library; install calref with "
+            "the kerberos extra: pip install 'calref[kerberos]' (and the system's libkrb5)"
+        )
     credentials = None
     if connection.auth_type == "NTLM":
         password = read_secret(
