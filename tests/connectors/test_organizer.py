@@ -401,3 +401,23 @@ def test_organisation_domains_must_be_domain_names(tmp_path: Any, domain: str) -
     path.write_text(f'organization:\n  domains: ["{domain}"]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="not a domain name"):
         load_config(path)
+
+
+def test_the_calendar_entries_in_docs_organisation_md_are_valid() -> None:
+    import re
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    from connectors.calendars.base import split_shared
+    from sync.config import _connector_models
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "organisation.md").read_text("utf-8")
+    blocks = [YAML(typ="safe").load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    entries = [e for b in blocks for u in b.get("users", []) for e in u["calendars"]]
+    assert {e["kind"] for e in entries} == {"graph", "ics", "ews", "caldav", "google"}
+    for raw in entries:
+        entry, shared = split_shared(raw)
+        assert shared is (raw.get("shared") is True)
+        if entry["kind"] != "ics":
+            _connector_models(entry["kind"])[2].model_validate(entry)
