@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_organizer
+from connectors.calendars.organizer import parse_address
 from connectors.calendars.throttle import ThrottlePolicy
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, ThrottledError
@@ -413,8 +415,13 @@ def build_source(
     *,
     sleep: Sleep = time.sleep,
 ) -> EwsCalendarSource:
-    """The source for ``mailbox``'s Exchange calendar (``entry.mailbox`` overrides the address)."""
+    """The source for ``mailbox``'s Exchange calendar (``entry.mailbox`` overrides the address).
+
+    Another mailbox's calendar is never the user's own, whatever the entry says.
+    """
     address = entry.mailbox or mailbox.email
+    if parse_address(address) != parse_address(mailbox.email):
+        mailbox = replace(mailbox, own_calendar=False)
     return EwsCalendarSource(
         make_account_factory(connection, address, mailbox.timezone),
         mailbox,

@@ -215,3 +215,20 @@ def test_occurrences_of_a_series_get_distinct_keys_from_their_recurrence_id(ews:
         "2026-01-07T08:00:00+00:00",
     ]
     assert len({e.key for e in events}) == 3
+
+
+def test_another_mailboxs_calendar_is_shared_even_without_the_key(ews: Harness) -> None:
+    from connectors.calendars.ews import EwsCalendar, EwsConnection, build_source
+
+    conn = EwsConnection(
+        service_endpoint=ews.endpoint,
+        username="EXAMPLE\\svc-calref",
+        password_env="CALREF_TEST_EWS_PASSWORD",
+    )
+    ews.server.items = [calendar_item("i1", START, END, response="Organizer", organizer=None)]
+    reception = build_source(conn, EwsCalendar(mailbox="reception@example.se"), ALICE)
+    (event,) = reception.sync(WINDOW, None).events
+    assert event.organizer_kind is OrganizerKind.EXTERNAL
+    own = build_source(conn, EwsCalendar(mailbox="Alice@Example.se"), ALICE)
+    (event,) = own.sync(WINDOW, None).events
+    assert event.organizer_kind is OrganizerKind.SELF

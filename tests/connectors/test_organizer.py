@@ -326,6 +326,15 @@ def test_google_without_organizer_own_versus_shared(organizer: Any) -> None:
     assert len(_tags(shared).refused) == 2
 
 
+def test_google_organizer_self_is_the_user_only_on_their_own_calendar() -> None:
+    secondary = {"email": "c_8f2a@group.calendar.google.com", "displayName": "Gym", "self": True}
+    assert _google(OWN, secondary).organizer_kind is SELF
+    assert _tags(_google(OWN, secondary)).end_action == PhoneAction.profile_switch("mob")
+    assert _google(SHARED, secondary).organizer_kind is EXTERNAL
+    team = {"email": "team@example.se", "self": True}
+    assert _google(SHARED, team).organizer_kind is INTERNAL
+
+
 def test_google_hostile_organizer_is_external() -> None:
     assert _google(OWN, {"email": "evil@vendor.com?@example.se"}).organizer_kind is EXTERNAL
 
