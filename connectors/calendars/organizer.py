@@ -85,7 +85,10 @@ def in_domains(domain: str, configured: tuple[str, ...]) -> bool:
     return False
 
 
-@lru_cache(maxsize=4096)
+MAX_LENGTH = 512
+"""Longer organizer values are not one address (RFC 5321: 254 characters, plus a display name)."""
+
+
 def parse_address(text: str) -> str | None:
     """``local@domain`` lowercased with the domain in IDNA ASCII form, or None when not one
     well-formed address.
@@ -94,6 +97,11 @@ def parse_address(text: str) -> str | None:
     RFC 6068 URI, no ``?`` header fields), ``A <a@example.se>`` and ``"A" <mailto:a@...>``
     (the display name checked with the standard library's RFC 5322 parser).
     """
+    return None if len(text) > MAX_LENGTH else _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> str | None:
     value = text.strip(" ")
     if not value or any(_control(ch) for ch in value):
         return None

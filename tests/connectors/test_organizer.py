@@ -430,3 +430,10 @@ def test_the_calendar_entries_in_docs_organisation_md_are_valid() -> None:
         assert shared is (raw.get("shared") is True)
         if entry["kind"] != "ics":
             _connector_models(entry["kind"])[2].model_validate(entry)
+
+
+def test_overlong_organizers_are_external_and_not_parsed() -> None:
+    local = "a" * 60
+    assert classify_organizer(f"{local}@example.se", OWN) is INTERNAL
+    display = "B" * 600
+    assert classify_organizer(f"{display} <bob@example.se>", OWN) is EXTERNAL
