@@ -19,7 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.calendars.base import SHARED_KEY, CalendarSource, Mailbox, split_shared
+from connectors.calendars.base import (
+    SHARED_KEY,
+    CalendarSource,
+    Mailbox,
+    is_own_calendar,
+    split_shared,
+)
 from connectors.calendars.organizer import normalize_domain
 from rules.actions import ForwardPolicy, normalize_number
 from rules.errors import ConfigError, InvalidActionError, Problem
@@ -187,7 +193,7 @@ class AppConfig:
         sources: list[CalendarSource] = []
         for raw in self.calendar_entries(user_id):
             entry, shared = split_shared(raw)  # `shared: true`: not the user's own calendar
-            box = replace(mailbox, own_calendar=not shared)
+            box = replace(mailbox, own_calendar=is_own_calendar(entry, shared, user.email))
             sources.append(_SOURCE_BUILDERS[entry["kind"]](self, entry, box))
         return sources
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.calendars.organizer import classify_organizer
+from connectors.calendars.organizer import classify_organizer, parse_address
 from rules.errors import CalendarError
 from rules.model import CalendarEvent
 
@@ -31,6 +31,7 @@ __all__ = [
     "SyncResult",
     "SyncWindow",
     "classify_organizer",
+    "is_own_calendar",
     "split_shared",
 ]
 
@@ -113,3 +114,12 @@ def split_shared(entry: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
             f"(the user's own calendar, the default), not {shared!r}"
         )
     return rest, shared
+
+
+def is_own_calendar(entry: Mapping[str, Any], shared: bool, email: str) -> bool:
+    """Whether a calendar entry (without its ``shared`` key) is the user's own: not marked
+    ``shared: true`` and not reading another person's mailbox (Graph's and EWS' ``mailbox:``)."""
+    other = entry.get("mailbox")
+    if isinstance(other, str) and other and parse_address(other) != parse_address(email):
+        return False
+    return not shared

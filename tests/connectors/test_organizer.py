@@ -437,3 +437,16 @@ def test_overlong_organizers_are_external_and_not_parsed() -> None:
     assert classify_organizer(f"{local}@example.se", OWN) is INTERNAL
     display = "B" * 600
     assert classify_organizer(f"{display} <bob@example.se>", OWN) is EXTERNAL
+
+
+def test_an_entry_reading_another_mailbox_is_never_the_users_own() -> None:
+    from connectors.calendars.base import is_own_calendar
+
+    assert is_own_calendar({"kind": "graph"}, False, "alice@example.se")
+    assert is_own_calendar(
+        {"kind": "graph", "mailbox": "Alice@Example.se"}, False, "alice@example.se"
+    )
+    assert not is_own_calendar({"kind": "graph"}, True, "alice@example.se")
+    for other in ("reception@example.se", "alice@example.se.evil.com", "not an address"):
+        entry = {"kind": "ews", "mailbox": other}
+        assert not is_own_calendar(entry, False, "alice@example.se")
