@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.calendars.base import CalendarSource, Mailbox
+from connectors.calendars.base import (
+    SHARED_KEY,
+    CalendarSource,
+    Mailbox,
+    is_own_calendar,
+    split_shared,
+)
+from connectors.calendars.organizer import normalize_domain
 from rules.actions import ForwardPolicy, normalize_number
 from rules.errors import ConfigError, InvalidActionError, Problem
 from rules.evaluate import EvaluationContext
@@ -52,6 +59,14 @@ class UserConfig(_Strict):
 
 class OrganizationConfig(_Strict):
     domains: list[str] = []
+
+    @field_validator("domains")
+    @classmethod
+    def _domain_names(cls, value: list[str]) -> list[str]:
+        bad = ", ".join(repr(d) for d in value if normalize_domain(d) is None)
+        if bad:
+            raise ValueError(f"not a domain name: {bad} (write e.g. example.se)")
+        return value
 
 
 class ForwardingConfig(_Strict):
@@ -175,10 +190,12 @@ class AppConfig:
         """Build the user's calendar sources (connections are only contacted on sync)."""
         user = self.user(user_id)
         mailbox = self.mailbox(user)
-        return [
-            _SOURCE_BUILDERS[entry["kind"]](self, entry, mailbox)
-            for entry in self.calendar_entries(user_id)
-        ]
+        sources: list[CalendarSource] = []
+        for raw in self.calendar_entries(user_id):
+            entry, shared = split_shared(raw)  # `shared: true`: not the user's own calendar
+            box = replace(mailbox, own_calendar=is_own_calendar(entry, shared, user.email))
+            sources.append(_SOURCE_BUILDERS[entry["kind"]](self, entry, box))
+        return sources
 
 
 def load_config(path: str | Path) -> AppConfig:
@@ -305,6 +322,11 @@ def _check_calendar_entry(
     problem: Callable[[tuple[str | int, ...], str], None],
 ) -> None:
     """Validate one calendar entry, and its kind's connection block, where they stand."""
+    try:
+        entry, _ = split_shared(entry)  # every kind accepts `shared:`; the kinds never see it
+    except ValueError as err:
+        problem((*where, SHARED_KEY), str(err))
+        return
     kind = entry.get("kind")
     if kind not in CALENDAR_KINDS:
         problem(

@@ -6,27 +6,53 @@ it returned (changed events plus removed keys, ``full=False``). A source that
 cannot do incremental sync simply answers every call with a full result.
 Errors are ``rules.errors.CalendarError`` (``SyncStateExpired`` asks the caller
 to retry with ``state=None``; ``ThrottledError`` carries ``retry_after``).
+
+``classify_organizer`` (see ``connectors.calendars.organizer``) is the one place
+organizers are judged; ``split_shared`` reads the ``shared:`` key any calendar
+entry may carry, which makes the source's ``Mailbox.own_calendar`` False.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.calendars.organizer import classify_organizer, parse_address
 from rules.errors import CalendarError
-from rules.model import CalendarEvent, OrganizerKind
+from rules.model import CalendarEvent
+
+__all__ = [
+    "SHARED_KEY",
+    "CalendarSource",
+    "Mailbox",
+    "SyncResult",
+    "SyncWindow",
+    "classify_organizer",
+    "is_own_calendar",
+    "split_shared",
+]
+
+SHARED_KEY = "shared"
+"""The key every calendar entry may carry: ``shared: true`` for a calendar not the user's own."""
 
 
 @dataclass(frozen=True)
 class Mailbox:
-    """Whose calendar a source reads, and what it needs to classify organizers."""
+    """Whose calendar a source reads, and what it needs to classify organizers.
+
+    ``own_calendar`` is False for a shared or subscribed calendar (config
+    ``shared: true``): there an event without an organizer is external, not the
+    user's own appointment (see ``classify_organizer``).
+    """
 
     user_id: str
     email: str
     org_domains: tuple[str, ...] = ()
     timezone: str = "Europe/Stockholm"
+    own_calendar: bool = True
 
     def zone(self, source: str) -> ZoneInfo:
         """The mailbox's time zone; an unknown name is a ``CalendarError`` of ``source``."""
@@ -77,20 +103,23 @@ class CalendarSource(Protocol):
         ...
 
 
-def classify_organizer(
-    organizer: str | None, owner_email: str, org_domains: tuple[str, ...]
-) -> OrganizerKind:
-    """Self for the owner (or no organizer), internal on an org domain, else external."""
-    if not organizer:
-        return OrganizerKind.SELF
-    address = organizer.strip().lower().removeprefix("mailto:")
-    if address == owner_email.strip().lower():
-        return OrganizerKind.SELF
-    domain = address.rpartition("@")[2]
-    domains = {d.lower() for d in org_domains}
-    owner_domain = owner_email.strip().lower().rpartition("@")[2]
-    if owner_domain:
-        domains.add(owner_domain)
-    if domain in domains or any(domain.endswith("." + d) for d in domains):
-        return OrganizerKind.INTERNAL
-    return OrganizerKind.EXTERNAL
+def split_shared(entry: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A calendar entry without its ``shared`` key (for the kind's own validation) and the
+    key's value (False when absent). Raises ``ValueError`` unless it is true or false."""
+    rest = {key: value for key, value in entry.items() if key != SHARED_KEY}
+    shared = entry.get(SHARED_KEY, False)
+    if not isinstance(shared, bool):
+        raise ValueError(
+            f"{SHARED_KEY} must be true (a shared or subscribed calendar) or false "
+            f"(the user's own calendar, the default), not {shared!r}"
+        )
+    return rest, shared
+
+
+def is_own_calendar(entry: Mapping[str, Any], shared: bool, email: str) -> bool:
+    """Whether a calendar entry (without its ``shared`` key) is the user's own: not marked
+    ``shared: true`` and not reading another person's mailbox (Graph's and EWS' ``mailbox:``)."""
+    other = entry.get("mailbox")
+    if isinstance(other, str) and other and parse_address(other) != parse_address(email):
+        return False
+    return not shared

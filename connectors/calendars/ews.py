@@ -6,9 +6,11 @@ connector there). A service account holding the ApplicationImpersonation role
 (or delegate rights) reads each user's calendar with NTLM or Kerberos.
 
 Each sync reads the whole window again with FindItem + CalendarView
-(``calendar.view(...)``, which expands recurring series into occurrences)
-asking only for the fields below, so one poll costs one FindItem round trip
-(plus two GetFolder calls the first time an account is used). EWS offers no
+(``calendar.view(...)``, which expands recurring series into occurrences) and
+GetItem for the fields below, so one poll costs one FindItem and one GetItem
+round trip. The Calendar folder is opened by its distinguished folder id, never
+through the mailbox root, so delegate access with Reviewer rights on the Calendar
+folder alone works (``calendar_folder``). EWS offers no
 occurrence-level delta (SyncFolderItems reports series masters only), so every
 result is ``full=True``. exchangelib runs with ``FailFast``; server-busy
 answers are retried here a bounded number of times with the server's
@@ -21,12 +23,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_organizer
+from connectors.calendars.organizer import parse_address
 from connectors.calendars.throttle import ThrottlePolicy
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, ThrottledError
@@ -137,13 +141,16 @@ class EventMapper:
         return moment
 
     def organizer(self, item: Any) -> tuple[str | None, OrganizerKind]:
+        """Self when the mailbox's owner organised it on their own calendar (MyResponseType
+        Organizer); internal for an Exchange directory (``EX``, legacyDN) address, which the
+        server resolved from its own directory; otherwise ``classify_organizer``."""
         box = getattr(item, "organizer", None)
         address = getattr(box, "email_address", None) if box is not None else None
-        if getattr(item, "my_response_type", None) == "Organizer":
+        if self.mailbox.own_calendar and getattr(item, "my_response_type", None) == "Organizer":
             return address, OrganizerKind.SELF
-        if address and (getattr(box, "routing_type", None) == "EX" or "@" not in address):
-            return address, OrganizerKind.INTERNAL  # an Exchange directory (legacyDN) address
-        return address, classify_organizer(address, self.mailbox.email, self.mailbox.org_domains)
+        if address and getattr(box, "routing_type", None) == "EX":
+            return address, OrganizerKind.INTERNAL
+        return address, classify_organizer(address, self.mailbox)
 
     def recurrence_id(self, item: Any) -> str | None:
         value = getattr(item, "recurrence_id", None) or getattr(item, "original_start", None)
@@ -197,7 +204,7 @@ class EwsCalendarSource:
         sleep: Sleep = time.sleep,
     ) -> None:
         self._account_factory = account_factory
-        self._account: Any = None
+        self._calendar: Any = None
         self._mailbox = mailbox
         self._throttle_retries = throttle_retries
         self._max_retry_wait = max_retry_wait
@@ -232,13 +239,19 @@ class EwsCalendarSource:
 
     def _view(self, window: SyncWindow) -> Any:
         from exchangelib import EWSDateTime
+        from exchangelib.errors import ErrorItemNotFound  # gone between FindItem and GetItem
 
-        if self._account is None:
-            self._account = self._account_factory()
-        calendar = self._account.calendar
+        if self._calendar is None:
+            self._calendar = calendar_folder(self._account_factory())
+        calendar = self._calendar
         start = EWSDateTime.from_datetime(window.start.astimezone(UTC))
         end = EWSDateTime.from_datetime(window.end.astimezone(UTC))
-        return calendar.view(start=start, end=end).only(*FIELDS)
+        # FindItem (ids only: CalendarView cannot return categories, organizer or UID), then
+        # GetItem with the fields; fetch() validates them against this folder, where
+        # view().only() would fetch the mailbox root for that (GetFolder, see calendar_folder)
+        ids = calendar.view(start=start, end=end).only("id", "changekey")
+        items = calendar.account.fetch(ids=ids, folder=calendar, only_fields=FIELDS)
+        return (item for item in items if not isinstance(item, ErrorItemNotFound))
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """Run ``action`` retrying server-busy answers; translate exchangelib errors."""
@@ -281,7 +294,11 @@ class EwsCalendarSource:
         if isinstance(err, ews.ErrorNonExistentMailbox):
             return CalendarError(self._id, "no such mailbox on the Exchange server")
         if isinstance(err, ews.ErrorAccessDenied):
-            return CalendarError(self._id, "access to the calendar denied")
+            return CalendarError(
+                self._id,
+                "access to the calendar denied (delegate access needs Reviewer rights on the "
+                "user's Calendar folder; impersonation needs ApplicationImpersonation)",
+            )
         if isinstance(err, ews.UnauthorizedError):
             return CalendarError(self._id, "the Exchange server refused the service account login")
         if isinstance(err, ews.CASError):
@@ -303,6 +320,26 @@ class EwsCalendarSource:
                 self._id, f"cannot reach the Exchange server ({name})", transient=True
             )
         return CalendarError(self._id, f"Exchange answered with an error ({name})")
+
+
+def calendar_folder(account: Any) -> Any:
+    """The mailbox's Calendar folder, addressed by its distinguished folder id.
+
+    exchangelib's ``account.calendar`` first fetches the mailbox root (GetFolder on
+    ``root``), which a delegate holding only Reviewer rights on the Calendar folder may not
+    do (ErrorAccessDenied). ``DistinguishedFolderId("calendar")`` with the mailbox's address
+    is what exchangelib itself falls back to; the root here is only a holder of the account
+    and is never fetched, so a sync costs no GetFolder at all, with impersonation too.
+    """
+    from exchangelib.folders import Calendar, Root
+    from exchangelib.properties import DistinguishedFolderId
+    from exchangelib.properties import Mailbox as EwsMailbox
+
+    folder_id = DistinguishedFolderId(
+        id=Calendar.DISTINGUISHED_FOLDER_ID,
+        mailbox=EwsMailbox(email_address=account.primary_smtp_address),
+    )
+    return Calendar(root=Root(account=account), _distinguished_id=folder_id)
 
 
 def _version(name: str) -> Any:
@@ -333,7 +370,15 @@ def make_account_factory(
     )
     from exchangelib import Credentials as EwsCredentials
     from exchangelib.protocol import FailFast
+    from exchangelib.transport import AUTH_TYPE_MAP
 
+    if connection.auth_type == "GSSAPI" and GSSAPI not in AUTH_TYPE_MAP:
+        # exchangelib registers Kerberos only when requests_gssapi imports; else a KeyError later
+        raise CalrefError(
+            "connections.ews: auth_type GSSAPI (Kerberos) needs the requests_gssapi package, "
+            "which is not installed or cannot load its GSSAPI library; install calref with "
+            "the kerberos extra: pip install 'calref[kerberos]' (and the system's libkrb5)"
+        )
     credentials = None
     if connection.auth_type == "NTLM":
         password = read_secret(
@@ -370,8 +415,13 @@ def build_source(
     *,
     sleep: Sleep = time.sleep,
 ) -> EwsCalendarSource:
-    """The source for ``mailbox``'s Exchange calendar (``entry.mailbox`` overrides the address)."""
+    """The source for ``mailbox``'s Exchange calendar (``entry.mailbox`` overrides the address).
+
+    Another mailbox's calendar is never the user's own, whatever the entry says.
+    """
     address = entry.mailbox or mailbox.email
+    if parse_address(address) != parse_address(mailbox.email):
+        mailbox = replace(mailbox, own_calendar=False)
     return EwsCalendarSource(
         make_account_factory(connection, address, mailbox.timezone),
         mailbox,

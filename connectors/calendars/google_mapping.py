@@ -4,7 +4,9 @@ Times become aware UTC datetimes (``date`` for all-day events, end exclusive);
 ``eventType``/``transparency`` give ``show_as``; the attendee marked ``self``
 gives the user's response; ``visibility`` private/confidential marks the event
 private; ``recurringEventId`` + ``originalStartTime`` give the recurrence id.
-The event ``id`` (unique per instance) is the key. See docs/calendars-google.md.
+The event ``id`` (unique per instance) is the key. The organizer's kind comes from
+``classify_organizer`` (``organizer.self`` counts as the user on their own calendar).
+See docs/calendars-google.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from connectors.calendars.base import Mailbox, classify_organizer
 from rules.errors import CalendarError
-from rules.model import CalendarEvent, Response, ShowAs
+from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
 
 
 class EventMapper:
@@ -76,6 +78,15 @@ class EventMapper:
             return Response.ACCEPTED
         return Response.NONE
 
+    def organizer_kind(self, item: dict[str, Any]) -> OrganizerKind:
+        """``organizer.self`` (Google: the organizer is the calendar this copy is on) is the
+        user on their own calendar, e.g. a secondary calendar whose id is not their address;
+        on a shared calendar it is that calendar's owner, judged by address like the rest."""
+        organizer = item.get("organizer") or {}
+        if self.mailbox.own_calendar and organizer.get("self") is True:
+            return OrganizerKind.SELF
+        return classify_organizer(organizer.get("email"), self.mailbox)
+
     def recurrence_id(self, item: dict[str, Any]) -> str | None:
         if not item.get("recurringEventId"):
             return None
@@ -87,6 +98,7 @@ class EventMapper:
         if not isinstance(event_id, str) or not event_id:
             raise CalendarError(self.source, "an event has no id")
         organizer = (item.get("organizer") or {}).get("email")
+        kind = self.organizer_kind(item)
         return CalendarEvent(
             uid=str(item.get("iCalUID") or event_id),
             start=self._when(item, "start"),
@@ -98,9 +110,7 @@ class EventMapper:
             cancelled=False,
             private=item.get("visibility") in ("private", "confidential"),
             categories=(),
-            organizer_kind=classify_organizer(
-                organizer, self.mailbox.email, self.mailbox.org_domains
-            ),
+            organizer_kind=kind,
             organizer=organizer,
             source=self.source,
             key=event_id,

@@ -127,7 +127,7 @@ def to_event(item: dict[str, Any], mailbox: Mailbox, source: str) -> CalendarEve
         cancelled=bool(item.get("isCancelled", False)),
         private=str(item.get("sensitivity") or "normal").lower() in PRIVATE_SENSITIVITIES,
         categories=tuple(str(c) for c in categories),
-        organizer_kind=classify_organizer(organizer, mailbox.email, mailbox.org_domains),
+        organizer_kind=classify_organizer(organizer, mailbox),
         organizer=organizer,
         source=source,
         key=event_id,

@@ -279,7 +279,7 @@ class _Parser:
                 self._as_utc(rid).isoformat() if isinstance(rid, datetime) else rid.isoformat()
             )
         organizer = _address(event.get("ORGANIZER"))
-        kind = classify_organizer(organizer, self.mailbox.email, self.mailbox.org_domains)
+        kind = classify_organizer(event.get("ORGANIZER"), self.mailbox)
         status = str(event.get("STATUS", "")).strip().upper()
         self.events.append(
             CalendarEvent(

@@ -6,6 +6,12 @@ The answers follow the shapes in Microsoft's EWS reference (GetFolder with a
 ``m:ResponseCode`` and ``t:MessageXml`` for ``ErrorServerBusy``). ``EwsServer``
 dispatches on the SOAP operation in the request body, like exchangelib's own
 offline tests, and records every operation so tests can count round trips.
+
+It refuses what a real server refuses a delegate: a request without the
+``ExchangeImpersonation`` header is the service account acting as itself, which
+holds Reviewer rights on each user's Calendar folder only (what docs/calendars-ews.md
+grants), so GetFolder or FindItem on any other folder, the mailbox root included,
+answers ``ErrorAccessDenied`` as a per-message error, as Exchange does.
 """
 
 from __future__ import annotations
@@ -204,6 +210,7 @@ class EwsServer:
     queue: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     operations: list[str] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
+    delegate_folders: tuple[str, ...] = ("calendar",)  # Reviewer on the Calendar folder only
 
     def push(self, operation: str, status: int, body: str) -> None:
         self.queue.setdefault(operation, []).append((status, body))
@@ -220,6 +227,10 @@ class EwsServer:
             context.status_code, text = pending.pop(0)
             return text
         context.status_code = 200
+        if self._denied(operation, body):
+            return error_message(
+                operation, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+            )
         if operation == "GetFolder":
             folder = re.search(r'DistinguishedFolderId Id="(\w+)"', body)
             return get_folder(folder.group(1) if folder else "root")
@@ -233,3 +244,11 @@ class EwsServer:
             return get_item([by_id[w] for w in wanted])
         context.status_code = 500
         return soap_fault("ErrorInvalidOperation", f"operation {operation} not in the double")
+
+    def _denied(self, operation: str, body: str) -> bool:
+        """A delegate (no impersonation header) opening a folder it holds no rights on."""
+        if "<t:ExchangeImpersonation>" in body or operation not in ("GetFolder", "FindItem"):
+            return False
+        folders = re.findall(r'<t:DistinguishedFolderId Id="(\w+)"', body)
+        by_id = re.search(r"<t:FolderId ", body)
+        return bool(by_id) or not folders or any(f not in self.delegate_folders for f in folders)

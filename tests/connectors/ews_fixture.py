@@ -21,6 +21,7 @@ class Harness:
         self.sleeps: list[float] = []
         mocker.post(ENDPOINT, text=self.server)
         self.mocker = mocker
+        self.endpoint = ENDPOINT
 
     def source(self, mailbox: Mailbox = ALICE, **connection: Any) -> Any:
         conn = EwsConnection(

@@ -240,3 +240,31 @@ def test_server_without_token_or_ctag_falls_back_to_window_rereads(
     second = source.sync(WINDOW, first.state)
     assert server.requests == [("REPORT", calendar.path)]
     assert second.full and second.events == []
+
+
+def test_the_declared_caldav_floor_has_the_error_attributes_the_client_reads() -> None:
+    """caldav_client reads DAVError.status (caldav 3.6.0) and .preconditions (3.5.0).
+
+    On 3.5 an expired sync token raised AttributeError instead of resyncing; on 3.4 and
+    older every rejected token did. The floor in pyproject.toml must be at least 3.6, and
+    the installed version (which CI runs the Radicale tests against) must satisfy it.
+    """
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from caldav.lib import error as dav_error
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    deps = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    (caldav,) = [Requirement(d) for d in deps if Requirement(d).name == "caldav"]
+    floors = [Version(s.version) for s in caldav.specifier if s.operator == ">="]
+    assert floors and min(floors) >= Version("3.6")
+    assert caldav.specifier.contains(version("caldav"))
+    err = dav_error.AuthorizationError(
+        url="https://dav.example.se/", preconditions=["{DAV:}valid-sync-token"], status=403
+    )
+    assert (err.status, err.preconditions) == (403, ["{DAV:}valid-sync-token"])
+    assert dav_error.DAVError().status is None and dav_error.DAVError().preconditions == []

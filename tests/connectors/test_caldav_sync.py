@@ -308,3 +308,39 @@ def test_every_field_survives_the_trip_through_the_server(calendar: CalendarWrit
     d = events["d"]
     assert d.all_day and (str(d.start), str(d.end)) == ("2026-03-05", "2026-03-07")
     assert d.show_as.value == "free"
+
+
+def test_a_missing_organizer_is_the_users_own_only_on_their_own_calendar(
+    calendar: CalendarWriter,
+) -> None:
+    from dataclasses import replace
+
+    from rules.model import OrganizerKind
+
+    calendar.put("own.ics", single("own", "20260303T130000Z", "20260303T140000Z", "Gym #mobile"))
+    calendar.put(
+        "org.ics",
+        single("org", "20260304T130000Z", "20260304T140000Z", extra="ORGANIZER:mailto:\n"),
+    )
+    calendar.put(
+        "evil.ics",
+        single(
+            "evil",
+            "20260305T130000Z",
+            "20260305T140000Z",
+            extra="ORGANIZER:mailto:evil@vendor.com@example.se\n",
+        ),
+    )
+
+    def kinds(mailbox: Mailbox) -> dict[str, OrganizerKind]:
+        source = CalDAVSource(calendar_url=calendar.url, mailbox=mailbox)
+        return {e.uid: e.organizer_kind for e in source.sync(WINDOW, None).events}
+
+    own = kinds(MAILBOX)
+    assert own == {
+        "own": OrganizerKind.SELF,
+        "org": OrganizerKind.SELF,
+        "evil": OrganizerKind.EXTERNAL,
+    }
+    shared = kinds(replace(MAILBOX, own_calendar=False))
+    assert set(shared.values()) == {OrganizerKind.EXTERNAL}

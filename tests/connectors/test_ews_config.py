@@ -45,6 +45,31 @@ def test_kerberos_needs_no_password() -> None:
     assert EwsConnection(server="mail.example.se", auth_type="GSSAPI").password_env is None
 
 
+def test_kerberos_without_requests_gssapi_names_the_package_and_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import exchangelib.transport as transport
+
+    monkeypatch.delitem(transport.AUTH_TYPE_MAP, transport.GSSAPI, raising=False)
+    conn = EwsConnection(server="mail.example.se", auth_type="GSSAPI")
+    with pytest.raises(CalrefError, match="requests_gssapi") as caught:
+        build_source(conn, EwsCalendar(), ALICE)
+    assert "calref[kerberos]" in str(caught.value)
+
+
+def test_kerberos_with_requests_gssapi_builds_an_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    import exchangelib.transport as transport
+
+    class FakeSpnego:  # what requests_gssapi.HTTPSPNEGOAuth is to exchangelib: an auth class
+        pass
+
+    monkeypatch.setitem(transport.AUTH_TYPE_MAP, transport.GSSAPI, FakeSpnego)
+    conn = EwsConnection(server="mail.example.se", auth_type="GSSAPI")
+    source = build_source(conn, EwsCalendar(), ALICE)
+    account = source._account_factory()
+    assert account.protocol.auth_type == transport.GSSAPI
+
+
 def test_missing_password_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALREF_EWS_PW", raising=False)
     conn = EwsConnection(server="mail.example.se", username="EX\\svc", password_env="CALREF_EWS_PW")

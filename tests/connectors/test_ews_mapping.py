@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from ews_doubles import calendar_item
-from ews_fixture import Harness, harness
+from ews_fixture import ALICE, Harness, harness
 
-from connectors.calendars.base import SyncWindow
-from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
+from connectors.calendars.base import Mailbox, SyncWindow
+from rules.actions import ForwardPolicy
+from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Profile, Response, ShowAs, User
+from rules.rulefile import DEFAULT_REASONS
+from rules.tags import TagOutcome, TagVocabulary, read_tags
 
 
 @pytest.fixture
@@ -23,11 +26,11 @@ WINDOW = SyncWindow(datetime(2026, 1, 5, 0, 0, tzinfo=UTC), datetime(2026, 1, 12
 START, END = "2026-01-05T09:00:00Z", "2026-01-05T10:00:00Z"
 
 
-def mapped(ews: Harness, **fields: Any) -> CalendarEvent:
+def mapped(ews: Harness, mailbox: Mailbox = ALICE, **fields: Any) -> CalendarEvent:
     ews.server.items = [
         calendar_item("i1", fields.pop("start", START), fields.pop("end", END), **fields)
     ]
-    (event,) = ews.source().sync(WINDOW, None).events
+    (event,) = ews.source(mailbox).sync(WINDOW, None).events
     return event
 
 
@@ -109,6 +112,75 @@ def test_exchange_directory_organizer_addresses_count_as_internal(ews: Harness) 
     legacy_dn = "/O=EXAMPLE/OU=EXCHANGE ADMINISTRATIVE GROUP/CN=RECIPIENTS/CN=BOB"
     got = mapped(ews, response="Tentative", organizer=("Bob", legacy_dn, "EX"))
     assert got.organizer_kind is OrganizerKind.INTERNAL
+    shared = mapped(ews, SHARED, response="Tentative", organizer=("Bob", legacy_dn, "EX"))
+    assert shared.organizer_kind is OrganizerKind.INTERNAL
+
+
+SHARED = Mailbox("alice", "alice@example.se", ("example.se",), own_calendar=False)
+USER = User(
+    "alice",
+    "Alice",
+    "alice@example.se",
+    "1234",
+    (Profile("ext", "Extension"), Profile("mob", "Mobile", "0701234567", ("mobile",))),
+)
+
+
+def _tags(event: CalendarEvent) -> TagOutcome:
+    return read_tags(event, USER, TagVocabulary(reasons=DEFAULT_REASONS), ForwardPolicy())
+
+
+@pytest.mark.parametrize("response", ["Organizer", "NoResponseReceived", "Unknown"])
+def test_an_appointment_without_organizer_is_the_users_own_on_their_own_calendar(
+    ews: Harness, response: str
+) -> None:
+    got = mapped(ews, subject="Dentist #mobile", response=response, organizer=None)
+    assert got.organizer_kind is OrganizerKind.SELF
+    assert _tags(got).end_action == PhoneAction.profile_switch("mob")
+
+
+@pytest.mark.parametrize("response", ["Organizer", "NoResponseReceived", "Unknown"])
+def test_without_organizer_on_a_shared_calendar_tags_are_refused(
+    ews: Harness, response: str
+) -> None:
+    got = mapped(
+        ews, SHARED, subject="x #fwd:0701234567 #mobile", response=response, organizer=None
+    )
+    assert got.organizer_kind is OrganizerKind.EXTERNAL
+    out = _tags(got)
+    assert (out.start_action, out.end_action) == (None, None)
+    assert [r.tag for r in out.refused] == ["#fwd:0701234567", "#mobile"]
+
+
+def test_on_a_shared_calendar_the_mailbox_owners_own_items_are_judged_by_address(
+    ews: Harness,
+) -> None:
+    # MyResponseType Organizer there means the shared mailbox's owner organised it, not the user
+    reception = ("Reception", "reception@example.se", "SMTP")
+    got = mapped(ews, SHARED, response="Organizer", organizer=reception)
+    assert got.organizer_kind is OrganizerKind.INTERNAL
+    vendor = ("Vendor", "booking@vendor.com", "SMTP")
+    assert mapped(ews, SHARED, response="Organizer", organizer=vendor).organizer_kind is (
+        OrganizerKind.EXTERNAL
+    )
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "evil@vendor.com@example.se",
+        "evil@vendor.com?@example.se",
+        "bob@example.se.evil.com",
+        "bob@evilexample.se",
+        "bob",  # an SMTP organizer without @ is not a directory entry
+    ],
+)
+def test_malformed_smtp_organizers_are_external(ews: Harness, address: str) -> None:
+    got = mapped(ews, response="Accept", organizer=("Eve", address, "SMTP"))
+    assert got.organizer_kind is OrganizerKind.EXTERNAL
+    assert mapped(
+        ews, SHARED, response="Accept", organizer=("Eve", address, "SMTP")
+    ).organizer_kind is (OrganizerKind.EXTERNAL)
 
 
 def test_all_day_events_become_local_dates_with_exclusive_end(ews: Harness) -> None:
@@ -143,3 +215,20 @@ def test_occurrences_of_a_series_get_distinct_keys_from_their_recurrence_id(ews:
         "2026-01-07T08:00:00+00:00",
     ]
     assert len({e.key for e in events}) == 3
+
+
+def test_another_mailboxs_calendar_is_shared_even_without_the_key(ews: Harness) -> None:
+    from connectors.calendars.ews import EwsCalendar, EwsConnection, build_source
+
+    conn = EwsConnection(
+        service_endpoint=ews.endpoint,
+        username="EXAMPLE\\svc-calref",
+        password_env="CALREF_TEST_EWS_PASSWORD",
+    )
+    ews.server.items = [calendar_item("i1", START, END, response="Organizer", organizer=None)]
+    reception = build_source(conn, EwsCalendar(mailbox="reception@example.se"), ALICE)
+    (event,) = reception.sync(WINDOW, None).events
+    assert event.organizer_kind is OrganizerKind.EXTERNAL
+    own = build_source(conn, EwsCalendar(mailbox="Alice@Example.se"), ALICE)
+    (event,) = own.sync(WINDOW, None).events
+    assert event.organizer_kind is OrganizerKind.SELF

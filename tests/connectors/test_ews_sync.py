@@ -28,12 +28,53 @@ def test_a_sync_reads_the_window_with_calendar_view_and_impersonation(ews: Harne
     result = ews.source().sync(WINDOW, None)
     assert result.full is True
     assert sorted(e.subject for e in result.events) == ["Review", "Standup"]
-    assert ews.server.operations == ["GetFolder", "GetFolder", "FindItem", "GetItem"]
-    find = ews.server.bodies[2]
+    assert ews.server.operations == ["FindItem", "GetItem"]  # no GetFolder: see calendar_folder
+    find = ews.server.bodies[0]
     assert '<m:CalendarView StartDate="2026-01-05T07:00:00Z" EndDate="2026-01-12T07:00:00Z"' in find
     assert "<t:PrimarySmtpAddress>alice@example.se</t:PrimarySmtpAddress>" in find
     assert '<t:TimeZoneDefinition Id="W. Europe Standard Time"/>' in find
     assert 'RequestServerVersion Version="Exchange2016"' in find
+
+
+def test_delegate_access_with_reviewer_rights_on_the_calendar_folder_alone(ews: Harness) -> None:
+    ews.server.items = [A1, B1]
+    result = ews.source(access_type="delegate").sync(WINDOW, None)
+    assert sorted(e.subject for e in result.events) == ["Review", "Standup"]
+    assert ews.server.operations == ["FindItem", "GetItem"]
+    find = ews.server.bodies[0]
+    assert "ExchangeImpersonation" not in find
+    assert '<t:DistinguishedFolderId Id="calendar"><t:Mailbox>' in find
+    assert "<t:EmailAddress>alice@example.se</t:EmailAddress>" in find
+
+
+def test_the_double_refuses_a_delegate_what_exchange_refuses(ews: Harness) -> None:
+    """exchangelib's account.calendar opens the mailbox root first: a Reviewer may not."""
+    from exchangelib.errors import ErrorAccessDenied
+
+    from connectors.calendars.ews import EwsConnection, make_account_factory
+
+    conn = EwsConnection(
+        service_endpoint=ews.endpoint,
+        username="EXAMPLE\\svc-calref",
+        password_env="CALREF_TEST_EWS_PASSWORD",
+        access_type="delegate",
+    )
+    account = make_account_factory(conn, "alice@example.se")()
+    with pytest.raises(ErrorAccessDenied):
+        _ = account.calendar
+    assert ews.server.operations[0] == "GetFolder"
+    assert 'DistinguishedFolderId Id="root"' in ews.server.bodies[0]
+    impersonating = make_account_factory(
+        conn.model_copy(update={"access_type": "impersonation"}), "alice@example.se"
+    )()
+    assert impersonating.calendar.name == "Calendar"  # the impersonated user may
+
+
+def test_a_delegate_without_rights_on_the_calendar_gets_a_clear_error(ews: Harness) -> None:
+    ews.server.delegate_folders = ()
+    with pytest.raises(CalendarError, match="Reviewer rights") as caught:
+        ews.source(access_type="delegate").sync(WINDOW, None)
+    assert caught.value.transient is False
 
 
 def test_later_polls_reuse_the_account_and_cost_one_find_and_one_get(ews: Harness) -> None:
@@ -50,7 +91,7 @@ def test_later_polls_reuse_the_account_and_cost_one_find_and_one_get(ews: Harnes
 def test_requests_ask_only_for_the_needed_properties(ews: Harness) -> None:
     ews.server.items = [A1]
     ews.source().sync(WINDOW, None)
-    get = ews.server.bodies[3]
+    get = ews.server.bodies[1]
     for uri in (
         "item:Subject",
         "calendar:Start",
@@ -108,7 +149,7 @@ def test_server_busy_beyond_the_retries_raises_throttled_error(ews: Harness) -> 
 
 def test_impersonation_denied_names_the_role_to_grant(ews: Harness) -> None:
     ews.server.push(
-        "GetFolder",
+        "FindItem",
         500,
         soap_fault(
             "ErrorImpersonateUserDenied",
@@ -122,16 +163,16 @@ def test_impersonation_denied_names_the_role_to_grant(ews: Harness) -> None:
 
 def test_unknown_mailbox_is_a_clear_error(ews: Harness) -> None:
     ews.server.push(
-        "GetFolder",
+        "FindItem",
         200,
-        error_message("GetFolder", "ErrorNonExistentMailbox", "No mailbox with such guid."),
+        error_message("FindItem", "ErrorNonExistentMailbox", "No mailbox with such guid."),
     )
     with pytest.raises(CalendarError, match="no such mailbox"):
         ews.source().sync(WINDOW, None)
 
 
 def test_rejected_login_does_not_leak_the_password(ews: Harness) -> None:
-    ews.server.push("GetFolder", 401, "")
+    ews.server.push("FindItem", 401, "")
     with pytest.raises(CalendarError) as caught:
         ews.source().sync(WINDOW, None)
     assert "refused the service account login" in str(caught.value)
