@@ -97,7 +97,9 @@ def compile_pattern(pattern: str) -> SafePattern:
         reason = err.args[0] if err.args else b"invalid"
         text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
         hint = ""
-        if "invalid perl operator" in text or "invalid escape" in text:
+        if text.endswith("\\Z"):
+            hint = " (write \\z for the end of the text)"
+        elif "invalid perl operator" in text or "invalid escape" in text:
             hint = (
                 " (RE2 syntax: backreferences and look-around cannot be matched in bounded"
                 " time; see docs/rules.md)"

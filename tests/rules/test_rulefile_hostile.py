@@ -147,6 +147,7 @@ def test_a_rule_with_a_backtracking_pattern_does_not_stall_evaluation() -> None:
         ("a{1001}", "bad regular expression"),
         ("((a{100}){100}){100}", "bad regular expression"),
         ("(unclosed", "bad regular expression"),
+        ("end\\Z", "write \\z for the end"),
         ("x" * (MAX_PATTERN_CHARS + 1), f"at most {MAX_PATTERN_CHARS}"),
     ],
 )
