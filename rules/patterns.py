@@ -7,7 +7,9 @@ whatever the pattern, with no clock involved (so a match never depends on how
 busy the machine is). What RE2 cannot bound (backreferences, look-around) it
 refuses to compile, and so the rule file is refused at load time, with the
 pattern's place. The compiled program's memory is capped too (``MAX_MEMORY``),
-and patterns longer than ``MAX_PATTERN_CHARS`` are refused.
+and patterns longer than ``MAX_PATTERN_CHARS`` are refused. A pattern sees the
+first ``MAX_SUBJECT_CHARS`` characters of a subject: even linear time is seconds
+for a pattern whose automaton outgrows its memory on a subject of megabytes.
 
 RE2's ``\\w`` is ASCII only; here it is widened to letters and digits of every
 script (``[\\pL\\pN_]``) so ``\\w+`` still matches "Tåg". ``\\d``, ``\\s`` and
@@ -22,6 +24,7 @@ from typing import Any
 import re2
 
 MAX_PATTERN_CHARS = 1000
+MAX_SUBJECT_CHARS = 10_000  # patterns see this much of a subject (a subject may be megabytes)
 MAX_MEMORY = 1 << 20  # bytes per compiled pattern
 _WORD = r"\pL\pN_"
 
@@ -79,8 +82,8 @@ class SafePattern:
     _compiled: Any = field(repr=False, compare=False, hash=False)
 
     def search(self, text: str) -> bool:
-        """Whether the pattern is found anywhere in ``text`` (linear in ``len(text)``)."""
-        return self._compiled.search(text) is not None
+        """Whether the pattern is found in the first ``MAX_SUBJECT_CHARS`` of ``text``."""
+        return self._compiled.search(text[:MAX_SUBJECT_CHARS]) is not None
 
 
 def compile_pattern(pattern: str) -> SafePattern:

@@ -374,3 +374,68 @@ def test_a_rule_file_forward_with_foreign_characters_is_refused_at_load() -> Non
         )
     assert "rules.yaml:4:" in str(err.value)
     assert "forward needs a phone number" in str(err.value)
+
+
+def _tags(subject: str, leading: bool = False) -> tuple[PhoneAction | None, list[str], str]:
+    from rules.tags import Dialects
+
+    start = datetime(2026, 3, 2, 9, tzinfo=TZ)
+    event = CalendarEvent("e1", start, start + timedelta(hours=1), subject)
+    out = read_tags(event, USER, TagVocabulary(), POLICY, Dialects(leading_symbols=leading))
+    return out.start_action, [f"{r.tag}: {r.why}" for r in out.refused], out.subject
+
+
+@pytest.mark.parametrize(
+    ("subject", "dialled", "rest"),
+    [
+        ("Visit #fwd:0701234567.", "00701234567", "Visit."),
+        ("Visit (#fwd:0701234567)", "00701234567", "Visit"),
+        ("Visit #fwd:+46(0)701234567, back at 3", "00701234567", "Visit, back at 3"),
+        ("Visit #fwd:070-1234567!", "00701234567", "Visit!"),
+        ("Visit #fwd:4711", "4711", "Visit"),
+    ],
+)
+def test_fwd_tags_take_the_whole_number(subject: str, dialled: str, rest: str) -> None:
+    action, refused, text = _tags(subject)
+    assert (action, refused, text) == (PhoneAction.forward(dialled), [], rest)
+
+
+@pytest.mark.parametrize(
+    ("subject", "refusal"),
+    [
+        ("Visit #fwd:0٩٠٠123456", "#fwd:0٩٠٠123456: contains '٩'"),
+        ("Visit #fwd:0701234567p1", "#fwd:0701234567p1: contains 'p'"),
+        ("Visit #fwd:*21*0701234567#", "#fwd:*21*0701234567#: contains '*'"),
+        ("Visit #fwd:０７０１２３４５６７", "#fwd:０７０１２３４５６７: contains '０'"),
+        ("Visit #fwd:+46046900123456", "#fwd:+46046900123456: a 0 after +46"),
+        ("Visit #fwd:118118", "#fwd:118118: emergency or service number"),
+    ],
+)
+def test_fwd_tags_with_foreign_characters_are_refused_whole(subject: str, refusal: str) -> None:
+    action, refused, _ = _tags(subject)
+    assert action is None
+    (only,) = refused
+    assert only.startswith(refusal), only
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        (">070 123 45 67 Customer visit", "00701234567"),
+        ("> +46 70 123 45 67 Customer visit", "00701234567"),
+        (">4711 Desk", "4711"),
+        (">0٩٠٠123456 Clinic", None),
+        (">０７０１２３４５６７ Clinic", None),
+        ("> +46046900123456 Clinic", None),
+        (">＋46701234567 Clinic", None),
+        (">112 Clinic", None),
+    ],
+)
+def test_the_leading_forward_dialect_goes_through_the_same_check(
+    subject: str, expected: str | None
+) -> None:
+    action, refused, _ = _tags(subject, leading=True)
+    if expected is None:
+        assert action is None and len(refused) == 1, (action, refused)
+    else:
+        assert (action, refused) == (PhoneAction.forward(expected), [])
