@@ -68,6 +68,7 @@ _NATIONAL_MIN_DIGITS = 7
 _NATIONAL_MAX_DIGITS = 13
 _E164_MIN_DIGITS = 6
 _E164_MAX_DIGITS = 15
+MAX_WRITTEN_CHARS = 64  # a number as written, with its spaces and dashes
 
 
 def parse_extension_range(text: str) -> tuple[str, str]:
@@ -344,13 +345,20 @@ def _apply_policy(raw: str, number: DialNumber, policy: ForwardPolicy) -> None:
         raise _refuse(raw, "premium-rate number" if premium else f"denied prefix {prefix}")
 
 
-@lru_cache(maxsize=4096)
 def check_forward(raw: str, policy: ForwardPolicy) -> str:
     """What the switchboard dials for ``raw`` under ``policy``; InvalidActionError if refused.
 
     The policy is applied to the dialled string as the switchboard reads it, and
     that reading must agree with how ``raw`` was read.
     """
+    if len(raw) > MAX_WRITTEN_CHARS:
+        # before the cache: a hostile calendar must not fill it with megabyte keys
+        raise _refuse(raw[:MAX_WRITTEN_CHARS] + "…", "too long to be a phone number")
+    return _check_forward(raw, policy)
+
+
+@lru_cache(maxsize=4096)
+def _check_forward(raw: str, policy: ForwardPolicy) -> str:
     number = classify_number(raw, policy)
     dialled = as_dialled(number.dial, policy)
     if (dialled.kind, dialled.canonical) != (number.kind, number.canonical):

@@ -26,6 +26,7 @@ _HASHTAG = re.compile(r"(?<![\w&#])#(\w+)")
 _TAG_NUMBER = re.compile(r":(\S*)")
 _LEAD_FORWARD = re.compile(r"\s*>\s*([+\uff0b(]?\d\S*(?:\s\d\S*)*)")
 _NUMBER_TRAILER = ".,;:!?"
+_TAG_SHOWN_CHARS = 80
 _CODE_PREFIX = re.compile(r"\s*([^\s:;]+)\s*([:;])")
 _WORD_EDGE = ".,;:!?()[]\"'"
 _BRACKETS = {"(": ")", "[": "]"}
@@ -111,6 +112,8 @@ class _Reader:
         self.applied: list[str] = []
 
     def refuse(self, tag: str, why: str) -> None:
+        if len(tag) > _TAG_SHOWN_CHARS:
+            tag = tag[: _TAG_SHOWN_CHARS - 1] + "…"  # a refused tag is shown in reports
         self.refused.append(Refused(event=self.event.key, tag=tag, why=why))
 
     def set_reason(self, tag: str, reason: str) -> None:

@@ -208,6 +208,22 @@ def test_foreign_numbers_need_both_the_switch_and_an_allowed_prefix() -> None:
     assert refused_why("+46701234567", everywhere) == "not on the allow-list"
 
 
+def test_a_huge_number_is_refused_before_it_is_read_or_cached() -> None:
+    raw = "0" + "1" * 5_000_000
+    with pytest.raises(InvalidActionError) as err:
+        check_forward(raw, POLICY)
+    assert err.value.why == "too long to be a phone number"
+    assert len(str(err.value)) < 200
+    assert check_forward("0 7 0 - 1 2 3 - 4 5 - 6 7 " + " " * 30, POLICY) == "00701234567"
+
+
+def test_a_huge_fwd_tag_is_refused_and_shown_short() -> None:
+    action, refused, _ = _tags("Visit #fwd:" + "0" * 1_000_000)
+    assert action is None
+    (only,) = refused
+    assert len(only) < 200 and only.endswith("too long to be a phone number")
+
+
 def test_the_longest_matching_prefix_decides() -> None:
     assert check_forward("090-123456", POLICY) == "0090123456"
     assert refused_why("0900-123456") == "premium-rate number"
