@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from rules.conditions import (
     parse_clock,
     parse_duration,
 )
-from rules.errors import Problem, RuleFileError, ValidationError
+from rules.dialling import ForwardPolicy, check_forward
+from rules.errors import InvalidActionError, Problem, RuleFileError, ValidationError
 from rules.model import PhoneAction
 from rules.rulespec import DEFAULT_REASONS, RuleFileSpec, RuleSpec, When, listify
 from rules.tags import Dialects, TagVocabulary
@@ -84,6 +85,21 @@ class RuleSet:
     dialects: Dialects = field(default_factory=Dialects)
     source: str = ""
     version: int = 1
+    forwards: tuple[tuple[str, Problem], ...] = ()
+
+    def forward_problems(self, policy: ForwardPolicy) -> list[Problem]:
+        """Each rule ``forward`` number the dialling policy refuses, at its place in the file.
+
+        The same check as for ``#fwd:`` tags, done once when the configuration loads so
+        that ``calref check`` reports it; evaluation still checks each number per user.
+        """
+        problems: list[Problem] = []
+        for number, place in self.forwards:
+            try:
+                check_forward(number, policy)
+            except InvalidActionError as err:
+                problems.append(replace(place, message=f"{place.message}{err}"))
+        return problems
 
 
 def _compile_when(when: When) -> tuple[Condition, ...]:
@@ -252,8 +268,16 @@ def parse_rules(text: str, filename: str = "rules.yaml") -> RuleSet:
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise RuleFileError(problems)
     codes = tuple(spec.absence_codes.items())
+    forwards = [
+        (action.number, doc.problem(("rules", i, "referral", key), ""))
+        for i, rule in enumerate(spec.rules)
+        if rule.referral is not None
+        for key, action in (("start", rule.referral.start), ("end", rule.referral.end))
+        if action is not None and action.number is not None
+    ]
     return RuleSet(
         rules=tuple(_compile_rule(r) for r in spec.rules),
+        forwards=tuple(forwards),
         reasons=tuple(spec.reasons),
         private_message=spec.private_message,
         vocabulary=TagVocabulary(

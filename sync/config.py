@@ -35,7 +35,7 @@ from rules.dialling import (
     canonical_prefix,
     parse_extension_range,
 )
-from rules.errors import ConfigError, InvalidActionError, Problem
+from rules.errors import ConfigError, InvalidActionError, Problem, RuleFileError
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
@@ -261,6 +261,8 @@ def load_config(path: str | Path) -> AppConfig:
     if problems:
         raise ConfigError(problems)
     rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
+    if rules.forward_problems(policy):  # rule forward numbers pass the dialling policy
+        raise RuleFileError(rules.forward_problems(policy))
     return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
 
 

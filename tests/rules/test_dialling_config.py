@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rules.dialling import ForwardPolicy, check_forward
-from rules.errors import ConfigError
+from rules.errors import ConfigError, RuleFileError
 from sync.config import load_config
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "calref.example.yaml"
@@ -73,3 +73,28 @@ def test_bad_settings_are_located_errors(
     text = str(err.value)
     assert f"calref.yaml:{where}" in text
     assert message in text
+
+
+def test_rule_file_forward_numbers_are_checked_when_the_config_loads(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - name: a\n"
+        '    referral: {reason: meeting, start: "forward: 0900123456", end: {forward: "112"}}\n'
+        "  - name: b\n"
+        '    referral: {reason: meeting, start: "forward:070-123 45 67"}\n',
+        encoding="utf-8",
+    )
+    path = tmp_path / "calref.yaml"
+    path.write_text("rules: rules.yaml\n", encoding="utf-8")
+    with pytest.raises(RuleFileError) as err:
+        load_config(path)
+    assert [str(p).split("rules.yaml", 1)[1] for p in err.value.problems] == [
+        ":4:40: rules[0].referral.start: forward number '0900123456': premium-rate number",
+        ":4:68: rules[0].referral.end: forward number '112': emergency or service number"
+        " (11-series: 112, 113 13, 114 14, 1177, 116 xxx, 118 xxx)",
+    ]
+    path.write_text('rules: rules.yaml\nforwarding: {denied_prefixes: ["0900"]}\n')
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n"
+        "  - {name: b, referral: {reason: meeting, start: 'forward:0701234567'}}\n"
+    )
+    assert load_config(path).rules.forwards[0][0] == "0701234567"
