@@ -106,6 +106,10 @@ def canonical_prefix(prefix: str, country_code: str = "46") -> str:
     digits = text.removeprefix("+")
     if not (text == "+" or (digits and set(digits) <= _DIGITS)):
         raise ValueError(f"bad prefix {prefix!r} (digits, optionally after a +: 070, +47)")
+    if text.startswith(("00", "+0")):
+        raise ValueError(
+            f"bad prefix {prefix!r}: write a foreign prefix with + and its country code (+47)"
+        )
     if text.startswith("+"):
         if digits.startswith(country_code) and digits != country_code:
             return _NATIONAL_PREFIX + digits[len(country_code) :]

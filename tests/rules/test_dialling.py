@@ -248,7 +248,7 @@ def test_prefixes_may_be_written_with_plus_46() -> None:
     assert canonical_prefix("+") == "+"
     policy = ForwardPolicy(allowed_prefixes=("+46 70",))
     assert check_forward("0701234567", policy) == "00701234567"
-    for bad in ("70", "07a", "", "+4 7x", "٠٧٠"):
+    for bad in ("70", "07a", "", "+4 7x", "٠٧٠", "0047", "+07", "00"):
         with pytest.raises(ValueError, match="bad prefix"):
             canonical_prefix(bad)
 
