@@ -150,6 +150,21 @@ def test_a_rule_with_a_backtracking_pattern_does_not_stall_evaluation() -> None:
     assert time.perf_counter() - began < 5
 
 
+@pytest.mark.timeout(30)
+def test_category_globs_do_not_backtrack() -> None:
+    rules = parse_rules(
+        "version: 1\nrules:\n  - {name: g, when: {category: ['*a*a*a*a*a*a*a*a*b']}, skip: x}\n"
+    )
+    start = datetime(2026, 3, 2, 9, tzinfo=TZ)
+    event = CalendarEvent(
+        "e1", start, start + timedelta(hours=1), "x", categories=("a" * 20_000,) * 20
+    )
+    began = time.perf_counter()
+    result = evaluate_event(event, USER, EvaluationContext(TZ, ForwardPolicy(), rules))
+    assert result.ignored is not None and result.ignored.why == "no_rule"
+    assert time.perf_counter() - began < 5
+
+
 @pytest.mark.parametrize(
     ("pattern", "why"),
     [
