@@ -15,10 +15,13 @@ from datetime import datetime, time, timedelta
 from typing import Protocol
 
 from rules.model import OrganizerKind, Response, ShowAs
+from rules.patterns import SafePattern
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DURATION_PART = re.compile(r"(\d+)\s*([mhd])", re.IGNORECASE)
-_DURATION_WHOLE = re.compile(r"\s*(\d+\s*[mhd]\s*)+", re.IGNORECASE)
+_DURATION_PART = re.compile(r"([0-9]+)\s*([mhd])", re.IGNORECASE)
+_DURATION_WHOLE = re.compile(r"\s*([0-9]{1,7}\s*[mhd]\s*){1,3}", re.IGNORECASE)
+_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+MAX_DURATION = timedelta(days=3660)
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
 
@@ -55,6 +58,8 @@ def parse_duration(text: str) -> timedelta:
             f"bad duration {text!r} (write a number and a unit m, h or d: 15m, 8h, 1d)"
         )
     seconds = sum(int(n) * _UNITS[u.lower()] for n, u in _DURATION_PART.findall(text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -69,7 +74,7 @@ def format_duration(delta: timedelta) -> str:
 
 def parse_clock(text: str) -> time:
     """``08:00`` → time(8, 0); ValueError naming the text otherwise."""
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip()) if isinstance(text, str) else None
+    match = _CLOCK.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None or int(match[1]) > 24 or int(match[2]) > 59:
         raise ValueError(f"bad time of day {text!r} (write HH:MM, e.g. 08:00)")
     if int(match[1]) == 24:
@@ -114,9 +119,10 @@ class Flag:
 
 @dataclass(frozen=True, slots=True)
 class SubjectMatches:
-    """``subject``: any of the case-insensitive regexes is found in the subject (tags removed)."""
+    """``subject``: any of the case-insensitive RE2 patterns is found in the subject (tags
+    removed); matching takes time linear in the subject's length (rules.patterns)."""
 
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[SafePattern, ...]
     key: str = "subject"
 
     def failure(self, facts: EventFacts) -> str | None:

@@ -19,6 +19,7 @@ from rules.errors import InvalidActionError
 from rules.model import ActionKind, CalendarEvent, Ignored, Intent, PhoneAction, Refused, User
 from rules.rulefile import Rule, RuleReferral, RuleSet
 from rules.tags import TagOutcome, read_tags
+from rules.template import cap_message
 
 _NEEDS_USER = (ActionKind.FORWARD, ActionKind.PROFILE_SWITCH)
 
@@ -128,7 +129,7 @@ def _message(
     ctx: EvaluationContext,
 ) -> str:
     if event.private:
-        return ctx.rules.private_message
+        return cap_message(ctx.rules.private_message)
     fields = referral.template.fields
     values = {"subject": prep.tags.shown, "reason": reason}
     if fields - values.keys():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from rules.conditions import (
     parse_clock,
     parse_duration,
 )
-from rules.errors import Problem, RuleFileError, ValidationError
+from rules.dialling import ForwardPolicy, check_forward
+from rules.errors import InvalidActionError, Problem, RuleFileError, ValidationError
 from rules.model import PhoneAction
 from rules.rulespec import DEFAULT_REASONS, RuleFileSpec, RuleSpec, When, listify
 from rules.tags import Dialects, TagVocabulary
@@ -84,6 +85,21 @@ class RuleSet:
     dialects: Dialects = field(default_factory=Dialects)
     source: str = ""
     version: int = 1
+    forwards: tuple[tuple[str, Problem], ...] = ()
+
+    def forward_problems(self, policy: ForwardPolicy) -> list[Problem]:
+        """Each rule ``forward`` number the dialling policy refuses, at its place in the file.
+
+        The same check as for ``#fwd:`` tags, done once when the configuration loads so
+        that ``calref check`` reports it; evaluation still checks each number per user.
+        """
+        problems: list[Problem] = []
+        for number, place in self.forwards:
+            try:
+                check_forward(number, policy)
+            except InvalidActionError as err:
+                problems.append(replace(place, message=f"{place.message}{err}"))
+        return problems
 
 
 def _compile_when(when: When) -> tuple[Condition, ...]:
@@ -129,57 +145,98 @@ def _compile_rule(spec: RuleSpec) -> Rule:
     return Rule(spec.name, _compile_when(spec.when), referral=referral)
 
 
-def _extra_problems(doc: YamlDocument) -> list[Problem]:
-    """Checks across rules and sections, done on the raw data so they run even if others fail."""
-    data = doc.data
+def _rule_problems(doc: YamlDocument, rules: list[Any]) -> list[Problem]:
+    """Each rule has one outcome; rule names are unique; the file has at least one rule."""
     problems: list[Problem] = []
-    rules = data.get("rules")
-    if isinstance(rules, list):
-        names = [r.get("name") for r in rules if isinstance(r, dict)]
-        counts = Counter(n for n in names if isinstance(n, str))
-        seen: set[str] = set()
-        for i, rule in enumerate(rules):
-            name = rule.get("name") if isinstance(rule, dict) else None
-            if isinstance(rule, dict) and ("skip" in rule) == ("referral" in rule):
-                what = (
-                    "has both skip and referral; keep one"
-                    if "skip" in rule
-                    else ("needs an outcome: skip: WHY or referral: {...}")
-                )
-                problems.append(doc.problem(("rules", i), f"rule {name!r} {what}", at_value=False))
-            if isinstance(name, str) and counts[name] > 1:
-                if name in seen:
-                    problems.append(
-                        doc.problem(("rules", i, "name"), f"duplicate rule name {name!r}")
-                    )
-                seen.add(name)
-    codes, reasons = data.get("absence_codes"), listify(data.get("reasons", DEFAULT_REASONS))
-    if isinstance(codes, dict) and isinstance(reasons, list):
-        for code, reason in codes.items():
-            if reason not in reasons:
-                problems.append(
-                    doc.problem(("absence_codes", code), f"unknown reason {reason!r} for {code!r}")
-                )
-    owners: dict[str, str] = {}
-    tags = data.get("tags")
+    if not rules:
+        problems.append(doc.problem(("rules",), "the rule file has no rules (add at least one)"))
+    names = [r.get("name") for r in rules if isinstance(r, dict)]
+    counts = Counter(name for name in names if isinstance(name, str))
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue  # the schema reports it
+        name = rule.get("name")
+        shown = repr(name) if isinstance(name, str) else f"#{i + 1}"
+        if ("skip" in rule) == ("referral" in rule):
+            what = (
+                "has both skip and referral; keep one"
+                if "skip" in rule
+                else "needs an outcome: skip: WHY or referral: {...}"
+            )
+            problems.append(doc.problem(("rules", i), f"rule {shown} {what}", at_value=False))
+        if isinstance(name, str) and counts[name] > 1:
+            if name in seen:
+                problems.append(doc.problem(("rules", i, "name"), f"duplicate rule name {name!r}"))
+            seen.add(name)
+    return problems
+
+
+def _word_lists(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], list[Any], bool]]:
+    """``(path, words, written as a list)`` of each tag-word section that holds words."""
     sections: list[tuple[tuple[str | int, ...], Any]] = []
+    tags = data.get("tags")
     if isinstance(tags, dict):
-        sections += [(("tags", kind), words) for kind, words in tags.items()]
-    sections.append((("reasons",), data.get("reasons")))
+        sections += [
+            (("tags", kind), words) for kind, words in tags.items() if isinstance(kind, str)
+        ]
+    sections.append((("reasons",), data.get("reasons", [])))
+    out: list[tuple[tuple[str | int, ...], list[Any], bool]] = []
     for path, words in sections:
-        for j, word in enumerate(listify(words) if words is not None else []):
+        if isinstance(words, str):
+            out.append((path, [words], False))
+        elif isinstance(words, list):
+            out.append((path, words, True))
+    return out
+
+
+def _word_problems(doc: YamlDocument) -> list[Problem]:
+    """Tag words are words, each used once: by one section, and once within it."""
+    problems: list[Problem] = []
+    owners: dict[str, str] = {}
+    for path, words, is_list in _word_lists(doc.data):
+        section = str(path[-1])
+        seen: set[str] = set()
+        for j, word in enumerate(words):
             if not isinstance(word, str):
-                continue
-            where = (*path, j) if isinstance(words, list) else path
+                continue  # the schema reports it
+            where = (*path, j) if is_list else path
             if not _TAG_WORD.fullmatch(word):
                 problems.append(
                     doc.problem(where, f"{word!r} cannot be a tag (letters, digits and _ only)")
                 )
                 continue
-            owner = owners.setdefault(word.casefold(), str(path[-1]))
-            if owner != path[-1]:
+            key = word.casefold()
+            owner = owners.setdefault(key, section)
+            if owner != section:
                 problems.append(doc.problem(where, f"tag word {word!r} is already used by {owner}"))
+            elif key in seen:
+                what = "reason" if path == ("reasons",) else "tag word"
+                problems.append(doc.problem(where, f"duplicate {what} {word!r}"))
+            seen.add(key)
     return problems
+
+
+def _extra_problems(doc: YamlDocument) -> list[Problem]:
+    """Checks across rules and sections, done on the raw data so they run even if others fail.
+
+    Values of the wrong type are skipped here: the schema reports each of them.
+    """
+    data = doc.data
+    problems: list[Problem] = []
+    rules = data.get("rules")
+    if isinstance(rules, list):
+        problems += _rule_problems(doc, rules)
+    elif "rules" in data and rules is None:
+        problems.append(doc.problem(("rules",), "the rule file has no rules", at_value=False))
+    codes, reasons = data.get("absence_codes"), listify(data.get("reasons", DEFAULT_REASONS))
+    if isinstance(codes, dict) and isinstance(reasons, list):
+        for code, reason in codes.items():
+            if isinstance(code, str) and isinstance(reason, str) and reason not in reasons:
+                problems.append(
+                    doc.problem(("absence_codes", code), f"unknown reason {reason!r} for {code!r}")
+                )
+    return problems + _word_problems(doc)
 
 
 def parse_rules(text: str, filename: str = "rules.yaml") -> RuleSet:
@@ -188,6 +245,11 @@ def parse_rules(text: str, filename: str = "rules.yaml") -> RuleSet:
         doc = load_yaml(text, filename)
     except ValidationError as err:
         raise RuleFileError(err.problems) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
+        # ruamel.yaml itself fails on some malformed input (``!!int`` with no value raises
+        # IndexError): that is a file it cannot read, not a crash of ours
+        what = f"YAML syntax: the parser could not read this file ({type(err).__name__})"
+        raise RuleFileError([Problem(filename, None, None, what)]) from None
     if not isinstance(doc.data, dict):
         what = "empty" if doc.data is None else "not a mapping of keys (version:, rules:, ...)"
         raise RuleFileError([Problem(filename, 1, 1, f"the rule file is {what}")])
@@ -206,8 +268,16 @@ def parse_rules(text: str, filename: str = "rules.yaml") -> RuleSet:
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise RuleFileError(problems)
     codes = tuple(spec.absence_codes.items())
+    forwards = [
+        (action.number, doc.problem(("rules", i, "referral", key), ""))
+        for i, rule in enumerate(spec.rules)
+        if rule.referral is not None
+        for key, action in (("start", rule.referral.start), ("end", rule.referral.end))
+        if action is not None and action.number is not None
+    ]
     return RuleSet(
         rules=tuple(_compile_rule(r) for r in spec.rules),
+        forwards=tuple(forwards),
         reasons=tuple(spec.reasons),
         private_message=spec.private_message,
         vocabulary=TagVocabulary(

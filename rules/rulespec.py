@@ -8,7 +8,6 @@ with both outcomes, tag-word clashes) live in ``rules.rulefile``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,9 +26,11 @@ from pydantic import (
 from rules.actions import parse_action
 from rules.conditions import WEEKDAYS, parse_clock, parse_duration
 from rules.model import OrganizerKind, PhoneAction, Response, ShowAs
-from rules.template import MessageTemplate
+from rules.patterns import SafePattern, compile_pattern
+from rules.template import MESSAGE_MAX_CHARS, MessageTemplate
 
 DEFAULT_REASONS = ("meeting", "lunch", "out_of_office", "travel", "sick", "course")
+MAX_PRIORITY = 1_000_000
 
 
 def listify(value: Any) -> Any:
@@ -37,13 +38,15 @@ def listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _compile_regex(pattern: Any) -> Any:
-    if not isinstance(pattern, str):
-        return pattern
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as err:
-        raise ValueError(f"bad regular expression {pattern!r}: {err}") from None
+def _compile_regex(pattern: Any) -> SafePattern:
+    return compile_pattern(pattern)
+
+
+def _exactly_int(value: Any) -> Any:
+    # YAML's 1.0 and true are not the version 1
+    if type(value) is not int:
+        raise ValueError(f"must be the number 1, got {value!r}")
+    return value
 
 
 def _check_weekday(day: Any) -> Any:
@@ -109,7 +112,10 @@ class When(_Strict):
     all_day: StrictBool | None = None
     reason_tagged: StrictBool | None = None
     subject: (
-        Annotated[list[Annotated[Any, BeforeValidator(_compile_regex)]], BeforeValidator(listify)]
+        Annotated[
+            list[Annotated[SafePattern, PlainValidator(_compile_regex)]],
+            BeforeValidator(listify),
+        ]
         | None
     ) = None
     category: Words | None = None
@@ -128,7 +134,7 @@ class ReferralSpec(_Strict):
     message: str = "{subject}"
     start: Action = PhoneAction.none()
     end: Action | None = None
-    priority: StrictInt = 0
+    priority: StrictInt = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
 
     @field_validator("reason")
     @classmethod
@@ -174,8 +180,8 @@ class DialectsSpec(_Strict):
 class RuleFileSpec(_Strict):
     """The whole rule file."""
 
-    version: Literal[1]
-    private_message: str = "Busy"
+    version: Annotated[Literal[1], BeforeValidator(_exactly_int)]
+    private_message: str = Field(default="Busy", max_length=MESSAGE_MAX_CHARS)
     reasons: Words = list(DEFAULT_REASONS)
     tags: TagsSpec = TagsSpec()
     dialects: DialectsSpec = DialectsSpec()

@@ -20,8 +20,13 @@ from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Refused, User
 
 EXTERNAL = "external organizer"
 _HASHTAG = re.compile(r"(?<![\w&#])#(\w+)")
-_TAG_NUMBER = re.compile(r":(\+?[\d()][\d\-()./]*)")
-_LEAD_FORWARD = re.compile(r"\s*>\s*(\+?\d[\d\-()./]*(?:\s\d[\d\-()./]*)*)")
+# A number is captured whole, whatever it contains (any script's digits, letters, ``*``,
+# ``#``): ``check_forward`` then refuses what is not plain ASCII, rather than this
+# pattern quietly taking the ASCII part of it.
+_TAG_NUMBER = re.compile(r":(\S*)")
+_LEAD_FORWARD = re.compile(r"\s*>\s*([+\uff0b(]?\d\S*(?:\s\d\S*)*)")
+_NUMBER_TRAILER = ".,;:!?"
+_TAG_SHOWN_CHARS = 80
 _CODE_PREFIX = re.compile(r"\s*([^\s:;]+)\s*([:;])")
 _WORD_EDGE = ".,;:!?()[]\"'"
 _BRACKETS = {"(": ")", "[": "]"}
@@ -107,6 +112,8 @@ class _Reader:
         self.applied: list[str] = []
 
     def refuse(self, tag: str, why: str) -> None:
+        if len(tag) > _TAG_SHOWN_CHARS:
+            tag = tag[: _TAG_SHOWN_CHARS - 1] + "…"  # a refused tag is shown in reports
         self.refused.append(Refused(event=self.event.key, tag=tag, why=why))
 
     def set_reason(self, tag: str, reason: str) -> None:
@@ -150,6 +157,21 @@ class _Reader:
             return
         self.end = action
         self.applied.append(f"{tag}: end action {action}")
+
+
+def _trim_number(token: str) -> str:
+    """``token`` without the sentence punctuation or closing bracket that followed it."""
+    while token:
+        last = token[-1]
+        if (
+            last in _NUMBER_TRAILER
+            or last == "]"
+            or (last == ")" and token.count(")") > token.count("("))
+        ):
+            token = token[:-1]
+        else:
+            break
+    return token
 
 
 def _profile_tags(user: User) -> dict[str, str]:
@@ -203,10 +225,11 @@ def read_tags(
         tag, end = match[0], match.end()
         if kind == "forward":
             number = _TAG_NUMBER.match(text, end)
-            if number is not None:
-                end = number.end()
+            raw = _trim_number(number[1]) if number is not None else ""
+            if number is not None and raw:
+                end = number.start(1) + len(raw)
                 tag = text[match.start() : end]
-            reader.forward(tag, number[1] if number else None)
+            reader.forward(tag, raw or None)
         elif kind == "skip":
             reader.skip = True
             reader.applied.append(f"{tag}: no referral")
@@ -255,8 +278,10 @@ def _leading_symbols(text: str, reader: _Reader) -> str:
         return stripped[1:]
     match = _LEAD_FORWARD.match(text)
     if match is not None:
-        reader.forward(">" + match[1], match[1])
-        return text[match.end() :]
+        raw = _trim_number(match[1])
+        if raw:
+            reader.forward(">" + raw, raw)
+            return text[match.start(1) + len(raw) :]
     return text
 
 

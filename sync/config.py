@@ -13,11 +13,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from connectors.calendars.base import (
     SHARED_KEY,
@@ -28,7 +35,14 @@ from connectors.calendars.base import (
 )
 from connectors.calendars.organizer import normalize_domain
 from rules.actions import ForwardPolicy, normalize_number
-from rules.errors import ConfigError, InvalidActionError, Problem
+from rules.dialling import (
+    DEFAULT_ALLOWED_PREFIXES,
+    DEFAULT_DENIED_PREFIXES,
+    DEFAULT_EXTENSIONS,
+    canonical_prefix,
+    parse_extension_range,
+)
+from rules.errors import ConfigError, InvalidActionError, Problem, RuleFileError
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
@@ -69,13 +83,47 @@ class OrganizationConfig(_Strict):
         return value
 
 
+def _prefix(value: str) -> str:
+    canonical_prefix(value)
+    return value
+
+
+def _extension_range(value: str) -> str:
+    parse_extension_range(value)
+    return value
+
+
+_Prefix = Annotated[str, AfterValidator(_prefix)]
+_ExtensionRange = Annotated[str, AfterValidator(_extension_range)]
+
+
 class ForwardingConfig(_Strict):
-    trunk_prefix: str = Field(default="0", pattern=r"^\d{0,3}$")
-    country_code: str = Field(default="46", pattern=r"^\d{1,3}$")
-    international_prefix: str = Field(default="00", pattern=r"^\d{1,3}$")
+    """The dialling policy (docs/forwarding.md); its checks live in ``rules.dialling``."""
+
+    trunk_prefix: str = Field(default="0", pattern=r"^[0-9]{0,3}$")
+    country_code: str = Field(default="46", pattern=r"^[0-9]{1,3}$")
+    international_prefix: str = Field(default="00", pattern=r"^[0-9]{1,3}$")
     allow_international: bool = False
-    denied_prefixes: list[str] = ["0900", "0939", "0944", "099"]
-    allowed_prefixes: list[str] = []
+    denied_prefixes: list[_Prefix] = list(DEFAULT_DENIED_PREFIXES)
+    allowed_prefixes: list[_Prefix] = list(DEFAULT_ALLOWED_PREFIXES)
+    extensions: list[_ExtensionRange] = list(DEFAULT_EXTENSIONS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ForwardingConfig:
+        self.policy()  # ValueError if the settings contradict each other
+        return self
+
+    def policy(self) -> ForwardPolicy:
+        """The ``ForwardPolicy`` these settings describe."""
+        return ForwardPolicy(
+            trunk_prefix=self.trunk_prefix,
+            country_code=self.country_code,
+            international_prefix=self.international_prefix,
+            allow_international=self.allow_international,
+            denied_prefixes=tuple(self.denied_prefixes),
+            allowed_prefixes=tuple(self.allowed_prefixes),
+            extensions=tuple(self.extensions),
+        )
 
 
 class SwitchboardConfig(_Strict):
@@ -222,14 +270,7 @@ def load_config(path: str | Path) -> AppConfig:
     except (ZoneInfoNotFoundError, ValueError):
         problem(("timezone",), f"unknown time zone '{file.timezone}'")
         tz = ZoneInfo("UTC")
-    policy = ForwardPolicy(
-        trunk_prefix=file.forwarding.trunk_prefix,
-        country_code=file.forwarding.country_code,
-        international_prefix=file.forwarding.international_prefix,
-        allow_international=file.forwarding.allow_international,
-        denied_prefixes=tuple(file.forwarding.denied_prefixes),
-        allowed_prefixes=tuple(file.forwarding.allowed_prefixes),
-    )
+    policy = file.forwarding.policy()
     users = _build_users(file, policy, problem)
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
@@ -237,6 +278,8 @@ def load_config(path: str | Path) -> AppConfig:
     if problems:
         raise ConfigError(problems)
     rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
+    if rules.forward_problems(policy):  # rule forward numbers pass the dialling policy
+        raise RuleFileError(rules.forward_problems(policy))
     return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
 
 

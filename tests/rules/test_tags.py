@@ -129,7 +129,10 @@ def test_internal_organizer_may_forward() -> None:
     [
         ("0900123456", "premium-rate number"),
         ("+4478123456789", "international number"),
-        ("12345678", "neither an extension"),
+        ("12345678", "not an extension"),
+        ("112", "emergency or service number"),
+        ("0٩٠٠123456", "contains"),
+        ("+46046900123456", "a 0 after +46"),
     ],
 )
 def test_forward_numbers_failing_the_policy_are_refused(number: str, why: str) -> None:
