@@ -1,20 +1,25 @@
 """Parse iCalendar (RFC 5545) text into calref's ``CalendarEvent`` occurrences.
 
-Pipeline: check the structure line by line (so errors can name a line), parse
-with icalendar, make Google's ``X-WR-TIMEZONE`` calendars standard with
-x-wr-timezone, set aside broken VEVENTs (reported as warnings, the rest of the
-calendar still counts), expand every series in the window with
-recurring-ical-events, and map each occurrence (busy status, response,
-organizer, privacy, categories). Windows TZIDs (Outlook) are resolved by
-icalendar itself from the CLDR windowsZones table.
+Pipeline: read the text into icalendar components that remember their lines and
+carry only this calendar's own time zones (``ics_prepare``), make Google's
+``X-WR-TIMEZONE`` calendars standard with x-wr-timezone, set aside broken VEVENTs
+(reported as warnings naming their line; the rest of the calendar still counts),
+refuse series whose expansion would cost more than the limits allow
+(``limits``), expand every series in the window with recurring-ical-events in
+bounded batches under the parse deadline, and map each occurrence (busy status,
+response, organizer, privacy, categories). Windows TZIDs (Outlook) are resolved by
+icalendar itself from the CLDR windowsZones table; Outlook display names by
+``windows_zone_names``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import time as day_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +27,17 @@ import icalendar
 import recurring_ical_events
 import x_wr_timezone
 
-from connectors.calendars import ics_lines
+from connectors.calendars import ics_lines, ics_prepare
 from connectors.calendars.base import Mailbox, SyncWindow, classify_organizer
+from connectors.calendars.ics_prepare import short
+from connectors.calendars.limits import (
+    CalendarLimits,
+    Deadline,
+    LimitExceeded,
+    escape,
+    impossible_rule,
+    rule_steps,
+)
 from rules.errors import CalendarError
 from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
 
@@ -38,6 +52,9 @@ _TIME_PROPS = {
     "RDATE": "date-time list",
     "EXDATE": "date-time list",
 }
+# Properties an event may have at most once (RFC 5545 3.6.1) whose repetition changes
+# when it happens or which event it is: such an event is skipped.
+_ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
 _BUSY_STATUS = {
     "FREE": ShowAs.FREE,
     "TENTATIVE": ShowAs.TENTATIVE,
@@ -62,53 +79,80 @@ class IcsParseResult:
 
 
 def parse_ics(
-    data: bytes | str, *, mailbox: Mailbox, window: SyncWindow, source: str
+    data: bytes | str,
+    *,
+    mailbox: Mailbox,
+    window: SyncWindow,
+    source: str,
+    limits: CalendarLimits | None = None,
 ) -> list[CalendarEvent]:
     """Every occurrence overlapping ``window``; broken single events are skipped and logged."""
-    result = parse_ics_report(data, mailbox=mailbox, window=window, source=source)
+    result = parse_ics_report(data, mailbox=mailbox, window=window, source=source, limits=limits)
     for warning in result.warnings:
         log.warning("%s: %s", source, warning)
     return result.events
 
 
 def parse_ics_report(
-    data: bytes | str, *, mailbox: Mailbox, window: SyncWindow, source: str
+    data: bytes | str,
+    *,
+    mailbox: Mailbox,
+    window: SyncWindow,
+    source: str,
+    limits: CalendarLimits | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> IcsParseResult:
     """Like ``parse_ics`` but returns the warnings instead of logging them.
 
     Raises ``CalendarError(source, problem)`` when the calendar as a whole
-    cannot be read (not iCalendar, unbalanced BEGIN/END, unparseable line).
+    cannot be read (not iCalendar, unbalanced BEGIN/END, unparseable line), and
+    its subclass ``LimitExceeded`` when it goes over one of ``limits`` (see
+    docs/calendar-limits.md).
     """
+    limits = limits or CalendarLimits()
     if window.start.tzinfo is None or window.end.tzinfo is None:
         raise CalendarError(source, "the sync window must use aware datetimes")
     zone = mailbox.zone(source)
+    size = len(data.encode("utf-8", "replace") if isinstance(data, str) else data)
+    if size > limits.max_bytes:
+        raise LimitExceeded(
+            source, "max_bytes", f"the calendar has {size} bytes, more than {limits.max_bytes}"
+        )
+    deadline = Deadline(limits.parse_seconds, source, clock=clock)
     text, was_cp1252 = ics_lines.decode(data)
-    lines = ics_lines.content_lines(text)
-    problem = ics_lines.structure_problem(lines)
-    if problem:
-        raise CalendarError(source, problem)
-    try:
-        calendars = icalendar.Calendar.from_ical(text, multiple=True)
-    except (ValueError, TypeError, KeyError) as err:
-        raise CalendarError(source, f"not a valid iCalendar file: {_short(err)}") from None
-    parser = _Parser(mailbox, zone, window, source, ics_lines.event_blocks(lines))
+    prepared = ics_prepare.parse_components(text, source, deadline)
+    parser = _Parser(mailbox, zone, window, source, prepared, limits, deadline)
     if was_cp1252:
         parser.warnings.append("the file is not UTF-8; it was read as Windows-1252")
-    for calendar in calendars:
+    for calendar in prepared.calendars:
         parser.add_calendar(calendar)
     parser.events.sort(key=lambda e: (_utc_start(e.start, zone), e.key))
     return IcsParseResult(parser.events, parser.warnings)
 
 
-def _short(err: Exception, limit: int = 160) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _utc_start(value: datetime | date, zone: tzinfo) -> datetime:
     if isinstance(value, datetime):
         return value
-    return datetime.combine(value, time(), zone).astimezone(UTC)
+    return datetime.combine(value, day_time(), zone).astimezone(UTC)
+
+
+def _line(component: Any) -> int | None:
+    value = component.get(ics_prepare.LINE_PROP)
+    try:
+        return int(str(value[0] if isinstance(value, list) else value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _one(component: Any, name: str) -> Any:
+    """The property, or the first of several (repeated single properties)."""
+    value = component.get(name)
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _text(component: Any, name: str) -> str:
+    value = _one(component, name)
+    return "" if value is None else str(value)
 
 
 class _Parser:
@@ -120,129 +164,277 @@ class _Parser:
         zone: ZoneInfo,
         window: SyncWindow,
         source: str,
-        blocks: list[ics_lines.EventBlock],
+        prepared: ics_prepare.Prepared,
+        limits: CalendarLimits,
+        deadline: Deadline,
     ) -> None:
         self.mailbox = mailbox
         self.email = mailbox.email.strip().lower()
         self.zone = zone
         self.window = window
         self.source = source
-        self.blocks = blocks
+        self.blocks = prepared.blocks
+        self.derived = prepared.derived
+        self.limits = limits
+        self.deadline = deadline
         self.events: list[CalendarEvent] = []
-        self.warnings: list[str] = []
+        self.warnings: list[str] = list(prepared.warnings)
         self.masters: dict[str, Any] = {}
         self.moved: set[tuple[str, datetime | date]] = set()
+        self.periods: dict[str, dict[datetime | date, timedelta]] = {}
+        # One day of margin each side: floating times and all-day dates are only placed
+        # in the mailbox's zone afterwards; the exact overlap test is in _add_occurrence.
+        self.span = (
+            window.start.astimezone(zone) - timedelta(days=1),
+            window.end.astimezone(zone) + timedelta(days=1),
+        )
 
     # -- validation -------------------------------------------------------------------------
 
     def add_calendar(self, calendar: icalendar.Calendar) -> None:
         try:
             calendar = x_wr_timezone.to_standard(calendar)
-        except (ValueError, TypeError, KeyError) as err:
-            raise CalendarError(self.source, f"bad X-WR-TIMEZONE: {_short(err)}") from None
-        broken = {id(c) for c in calendar.walk("VEVENT") if self._event_problem(c)}
-        calendar.subcomponents = [c for c in calendar.subcomponents if id(c) not in broken]
+        except Exception as err:  # the library raises what its inputs raise
+            raise CalendarError(self.source, f"bad X-WR-TIMEZONE: {short(err)}") from None
+        steps: dict[int, int] = {}
+        broken: set[int] = set()
+        for component in calendar.walk("VEVENT"):
+            self.deadline.check(f"line {_line(component)}")
+            try:
+                cost = self._event_problem(component)
+            except LimitExceeded:
+                raise
+            except Exception as err:  # a value of a shape we did not foresee: skip the event
+                log.debug("%s: unexpected event shape", self.source, exc_info=True)
+                self._warn(component, f"cannot be read: {short(err, 100)}")
+                cost = None
+            if cost is None:
+                broken.add(id(component))
+            else:
+                steps[id(component)] = cost
+        _drop(calendar, broken)
+        events = list(calendar.walk("VEVENT"))
         series = {
-            str(c.get("UID", ""))
-            for c in calendar.walk("VEVENT")
+            _text(c, "UID")
+            for c in events
             if c.get("RRULE") is not None
             or c.get("RDATE") is not None
             or c.get("RECURRENCE-ID") is not None
         }
-        self.masters = {
-            str(c.get("UID")): c for c in calendar.walk("VEVENT") if c.get("RECURRENCE-ID") is None
+        self.masters = {_text(c, "UID"): c for c in events if c.get("RECURRENCE-ID") is None}
+        self.periods = {uid: self._periods(c) for uid, c in self.masters.items()}
+        overrides = [c for c in events if c.get("RECURRENCE-ID") is not None]
+        self.moved = {
+            (_text(c, "UID"), self._normal(_one(c, "RECURRENCE-ID").dt)) for c in overrides
         }
-        overrides: list[Any] = [
-            c for c in calendar.walk("VEVENT") if c.get("RECURRENCE-ID") is not None
-        ]
-        self.moved = {(str(c.get("UID")), self._normal(c["RECURRENCE-ID"].dt)) for c in overrides}
-        for occurrence in self._expand(calendar):
-            self._add_occurrence(occurrence, series)
+        per_uid: dict[str, int] = {}
+        for occurrence in self._expand(calendar, events, steps):
+            uid = _text(occurrence, "UID")
+            per_uid[uid] = per_uid.get(uid, 0) + 1
+            if per_uid[uid] > self.limits.max_occurrences_per_event:
+                raise self._over(
+                    occurrence,
+                    "max_occurrences_per_event",
+                    f"an event has more than {self.limits.max_occurrences_per_event} "
+                    "occurrences in the window",
+                )
+            if len(self.events) >= self.limits.max_occurrences:
+                raise LimitExceeded(
+                    self.source,
+                    "max_occurrences",
+                    f"the calendar has more than {self.limits.max_occurrences} "
+                    "occurrences in the window",
+                )
+            try:
+                self._add_occurrence(occurrence, series)
+            except Exception as err:  # one odd occurrence must not stop the calendar
+                log.debug("%s: unexpected occurrence shape", self.source, exc_info=True)
+                self._warn(occurrence, f"an occurrence cannot be read: {short(err, 100)}")
 
-    def _event_problem(self, event: Any) -> bool:
-        """Append a warning and return True when ``event`` cannot be used."""
-        uid = str(event.get("UID")) if event.get("UID") is not None else None
+    def _block(self, component: Any) -> ics_lines.Block | None:
+        line = _line(component)
+        return self.blocks.get(line) if line is not None else None
+
+    def _line_of(self, component: Any, name: str) -> int | None:
+        block = self._block(component)
+        return block.line_of(name) if block is not None else _line(component)
+
+    def _event_problem(self, event: Any) -> int | None:
+        """The estimated recurrence steps of a usable ``event``; None (and a warning) when
+        it cannot be used. Raises ``LimitExceeded`` when it is over a bound."""
+        block = self._block(event)
+        if block is not None:
+            twice = block.repeated(_ONCE)
+            if twice:
+                name, first, second = twice
+                self._warn(event, f"{name} appears more than once (lines {first} and {second})")
+                return None
         for name, message in event.errors:
             if name in _TIME_PROPS:
-                raw = event.get(name)
-                raw_text = _raw_value(raw)
-                line = ics_lines.find_line(self.blocks, uid, name, raw_text)
+                raw_text = _raw_value(_one(event, name))
                 self._warn(
-                    line,
-                    uid,
-                    f"{name} is not a valid {_TIME_PROPS[name]}: {raw_text!r} ({message})",
+                    event,
+                    f"{name} is not a valid {_TIME_PROPS[name]}: '{escape(raw_text)}' "
+                    f"({escape(message, 100)})",
+                    line=self._line_of(event, name),
                 )
-                return True
-        if uid is None:
-            self._warn(ics_lines.block_line(self.blocks, None), uid, "a VEVENT has no UID")
-            return True
+                return None
+        if event.get("UID") is None:
+            self._warn(event, "a VEVENT has no UID")
+            return None
+        start_prop = _one(event, "DTSTART")
+        if start_prop is None:
+            self._warn(event, "the event has no DTSTART")
+            return None
+        start = start_prop.dt
+        if not isinstance(start, date):
+            self._warn(
+                event, "DTSTART is not a date or date-time", line=self._line_of(event, "DTSTART")
+            )
+            return None
+        for name, kind in (("DTEND", date), ("RECURRENCE-ID", date), ("DURATION", timedelta)):
+            prop = _one(event, name)
+            if prop is not None and not isinstance(getattr(prop, "dt", None), kind):
+                self._warn(
+                    event,
+                    f"{name} is not a valid {_TIME_PROPS[name]}",
+                    line=self._line_of(event, name),
+                )
+                return None
         rule_problem = _rule_problem(event)
         if rule_problem:
-            line = ics_lines.find_line(self.blocks, uid, "RRULE")
-            self._warn(line, uid, rule_problem)
-            return True
-        start_prop = event.get("DTSTART")
-        if start_prop is None:
-            self._warn(ics_lines.block_line(self.blocks, uid), uid, "the event has no DTSTART")
-            return True
-        start = start_prop.dt
+            self._warn(event, rule_problem, line=self._line_of(event, "RRULE"))
+            return None
         tzid = start_prop.params.get("TZID")
         if tzid and isinstance(start, datetime) and start.tzinfo is None:
-            line = ics_lines.find_line(self.blocks, uid, "DTSTART")
             self._warn(
-                line,
-                uid,
-                f"unknown time zone {tzid!r}; its times are read as {self.mailbox.timezone}",
+                event,
+                f"unknown time zone '{escape(str(tzid))}'; "
+                f"its times are read as {self.mailbox.timezone}",
                 skipped=False,
+                line=self._line_of(event, "DTSTART"),
             )
-        end_prop = event.get("DTEND")
+        end_prop = _one(event, "DTEND")
         if end_prop is not None:
             end = end_prop.dt
             if isinstance(start, datetime) != isinstance(end, datetime):
-                line = ics_lines.find_line(self.blocks, uid, "DTEND")
-                self._warn(line, uid, "DTSTART and DTEND mix a date with a date-time")
-                return True
+                self._warn(
+                    event,
+                    "DTSTART and DTEND mix a date with a date-time",
+                    line=self._line_of(event, "DTEND"),
+                )
+                return None
             if self._as_utc(end) < self._as_utc(start):
-                line = ics_lines.find_line(self.blocks, uid, "DTEND")
-                self._warn(line, uid, "DTEND is before DTSTART")
-                return True
-        return False
+                self._warn(event, "DTEND is before DTSTART", line=self._line_of(event, "DTEND"))
+                return None
+        return self._rule_cost(event, start)
+
+    def _rule_cost(self, event: Any, start: datetime | date) -> int | None:
+        """Steps the expansion will take for ``event``; over a bound raises LimitExceeded."""
+        rdates = sum(len(getattr(p, "dts", [])) for p in _as_list(event.get("RDATE")))
+        if rdates > self.limits.max_rdates:
+            raise self._over(
+                event,
+                "max_rdates",
+                f"an event has {rdates} RDATEs, more than {self.limits.max_rdates}",
+                "RDATE",
+            )
+        total = 1 + rdates
+        for rule in _as_list(event.get("RRULE")):
+            impossible = impossible_rule(rule)
+            if impossible:
+                self._warn(
+                    event,
+                    f"RRULE can never occur: {impossible}",
+                    line=self._line_of(event, "RRULE"),
+                )
+                return None
+            total += rule_steps(rule, start, self.span[1].astimezone(UTC), self.zone)
+        if total > self.limits.max_rule_steps:
+            raise self._over(
+                event,
+                "max_rule_steps",
+                f"an event's RRULE steps through about {total:,} instants from its DTSTART "
+                f"to the end of the window, more than {self.limits.max_rule_steps:,}",
+                "RRULE",
+            )
+        return total
+
+    def _over(self, event: Any, limit: str, problem: str, prop: str | None = None) -> LimitExceeded:
+        line = self._line_of(event, prop) if prop else _line(event)
+        where = f"line {line}: " if line is not None else ""
+        return LimitExceeded(self.source, limit, where + problem)
 
     def _warn(
-        self, line: int | None, uid: str | None, message: str, *, skipped: bool = True
+        self, event: Any, message: str, *, skipped: bool = True, line: int | None = None
     ) -> None:
+        line = line if line is not None else _line(event)
+        uid = _text(event, "UID") if event.get("UID") is not None else None
         where = f"line {line}: " if line is not None else ""
-        what = f"event {uid!r}" if uid is not None else "an event"
+        what = f"event '{escape(uid, 60)}'" if uid and uid not in self.derived else "an event"
         verb = " skipped" if skipped else ""
         self.warnings.append(f"{where}{what}{verb}: {message}")
 
     # -- expansion --------------------------------------------------------------------------
 
-    def _expand(self, calendar: icalendar.Calendar) -> Iterable[icalendar.Event]:
-        # One day of margin each side: floating times and all-day dates are only placed
-        # in the mailbox's zone afterwards; the exact overlap test is in _add_occurrence.
-        start = self.window.start.astimezone(self.zone) - timedelta(days=1)
-        end = self.window.end.astimezone(self.zone) + timedelta(days=1)
-        try:
-            return list(recurring_ical_events.of(calendar).between(start, end))
-        except Exception:
-            log.debug("%s: expanding the whole calendar failed; isolating series", self.source)
-        found: list[icalendar.Event] = []
+    def _expand(
+        self, calendar: icalendar.Calendar, events: list[Any], steps: dict[int, int]
+    ) -> Iterator[Any]:
+        """Occurrences in the span, expanded in batches of at most ``max_rule_steps``
+        estimated steps, with the deadline checked between batches; a batch that fails
+        is retried one series at a time so only the bad series is skipped."""
         timezones = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
         by_uid: dict[str, list[Any]] = {}
-        for component in calendar.walk("VEVENT"):
-            by_uid.setdefault(str(component.get("UID")), []).append(component)
-        for uid, components in by_uid.items():
-            single = icalendar.Calendar()
-            for key, value in calendar.items():
-                single.add(key, value)
-            single.subcomponents = [*timezones, *components]
+        cost: dict[str, int] = {}
+        for component in events:
+            uid = _text(component, "UID")
+            by_uid.setdefault(uid, []).append(component)
+            cost[uid] = cost.get(uid, 0) + steps.get(id(component), 1)
+        batch: list[str] = []
+        budget = 0
+        for uid in [*by_uid, None]:
+            if uid is not None and (not batch or budget + cost[uid] <= self.limits.max_rule_steps):
+                batch.append(uid)
+                budget += cost[uid]
+                continue
+            self.deadline.check()
+            yield from self._expand_batch(calendar, timezones, by_uid, batch)
+            if uid is not None:
+                batch, budget = [uid], cost[uid]
+
+    def _expand_batch(
+        self,
+        calendar: icalendar.Calendar,
+        timezones: list[Any],
+        by_uid: dict[str, list[Any]],
+        uids: list[str],
+    ) -> Iterator[Any]:
+        if not uids:
+            return
+        try:
+            found = self._between(calendar, timezones, [c for u in uids for c in by_uid[u]])
+        except Exception:
+            log.debug("%s: expanding %d series failed; isolating them", self.source, len(uids))
+        else:
+            yield from found
+            return
+        for uid in uids:
+            self.deadline.check()
             try:
-                found.extend(recurring_ical_events.of(single).between(start, end))
-            except Exception as err:
-                line = ics_lines.block_line(self.blocks, uid)
-                self._warn(line, uid, f"its recurrence cannot be expanded: {_short(err)}")
-        return found
+                found = self._between(calendar, timezones, by_uid[uid])
+            except Exception as err:  # the library raises what dateutil raises
+                self._warn(by_uid[uid][0], f"its recurrence cannot be expanded: {short(err)}")
+                continue
+            yield from found
+
+    def _between(
+        self, calendar: icalendar.Calendar, timezones: list[Any], components: list[Any]
+    ) -> list[Any]:
+        single = icalendar.Calendar()
+        for key, value in calendar.items():
+            single.add(key, value)
+        single.subcomponents = [*timezones, *components]
+        return list(recurring_ical_events.of(single).between(*self.span))
 
     # -- mapping ----------------------------------------------------------------------------
 
@@ -251,19 +443,19 @@ class _Parser:
             if value.tzinfo is None:
                 value = value.replace(tzinfo=self.zone)
             return _existing(value).astimezone(UTC)
-        return datetime.combine(value, time(), self.zone).astimezone(UTC)
+        return datetime.combine(value, day_time(), self.zone).astimezone(UTC)
 
     def _normal(self, value: datetime | date) -> datetime | date:
         return self._as_utc(value) if isinstance(value, datetime) else value
 
     def _add_occurrence(self, event: Any, series: set[str]) -> None:
-        uid = str(event.get("UID"))
-        start: datetime | date = event["DTSTART"].dt
+        uid = _text(event, "UID")
+        start: datetime | date = _one(event, "DTSTART").dt
         end: datetime | date
         if event.get("DTEND") is not None:
-            end = event["DTEND"].dt
+            end = _one(event, "DTEND").dt
         elif event.get("DURATION") is not None:
-            end = _plus_duration(self._as_utc, start, event["DURATION"].dt)
+            end = _plus_duration(self._as_utc, start, _one(event, "DURATION").dt)
         elif isinstance(start, datetime):
             end = start
         else:
@@ -274,30 +466,48 @@ class _Parser:
             return
         recurrence_id = None
         if uid in series and event.get("RECURRENCE-ID") is not None:
-            rid = event["RECURRENCE-ID"].dt
+            rid = _one(event, "RECURRENCE-ID").dt
             recurrence_id = (
                 self._as_utc(rid).isoformat() if isinstance(rid, datetime) else rid.isoformat()
             )
-        organizer = _address(event.get("ORGANIZER"))
+        organizer = _address(_one(event, "ORGANIZER"))
         kind = classify_organizer(organizer, self.mailbox.email, self.mailbox.org_domains)
-        status = str(event.get("STATUS", "")).strip().upper()
+        status = _text(event, "STATUS").strip().upper()
         self.events.append(
             CalendarEvent(
                 uid=uid,
                 start=self._normal(start),
                 end=self._normal(end),
-                subject=str(event.get("SUMMARY", "")),
+                subject=_text(event, "SUMMARY"),
                 recurrence_id=recurrence_id,
                 show_as=_show_as(event, status),
                 response=self._response(event, kind),
                 cancelled=status == "CANCELLED",
-                private=str(event.get("CLASS", "")).strip().upper() in ("PRIVATE", "CONFIDENTIAL"),
+                private=_text(event, "CLASS").strip().upper() in ("PRIVATE", "CONFIDENTIAL"),
                 categories=_categories(event),
                 organizer_kind=kind,
                 organizer=organizer,
                 source=self.source,
             )
         )
+
+    def _periods(self, master: Any) -> dict[datetime | date, timedelta]:
+        """The exact length of each RDATE period of ``master``, by its start (UTC)."""
+        out: dict[datetime | date, timedelta] = {}
+        for prop in _as_list(master.get("RDATE")):
+            for item in getattr(prop, "dts", []):
+                value = getattr(item, "dt", None)
+                if not isinstance(value, tuple) or len(value) != 2:
+                    continue
+                first, second = value
+                if not isinstance(first, datetime):
+                    continue
+                if isinstance(second, timedelta):
+                    end = _plus_duration(self._as_utc, first, second)
+                else:
+                    end = second
+                out[self._as_utc(first)] = self._as_utc(end) - self._as_utc(first)
+        return out
 
     def _exact_end(
         self, event: Any, uid: str, start: datetime | date, end: datetime | date
@@ -306,23 +516,26 @@ class _Parser:
 
         The library turns DURATION into DTEND and gives generated occurrences the master's
         length as wall-clock time, so across a DST change an hour became two or none.
-        DURATION: days nominal, hours exact; DTEND: the master's exact length.
+        An RDATE period keeps its own length; otherwise DURATION: days nominal, hours
+        exact; DTEND: the master's exact length (also when DTSTART and DTEND are written
+        in different zones).
         """
         if not isinstance(start, datetime) or not isinstance(end, datetime):
             return end
-        rid = event.get("RECURRENCE-ID")
+        rid = _one(event, "RECURRENCE-ID")
         if rid is not None and (uid, self._normal(rid.dt)) in self.moved:
             return end  # an override: its own DTEND as written (DURATION is rare there)
         master = self.masters.get(uid)
-        if master is None or not isinstance(master["DTSTART"].dt, datetime):
+        if master is None or not isinstance(_one(master, "DTSTART").dt, datetime):
             return end
+        period = self.periods.get(uid, {}).get(self._as_utc(start))
+        if period is not None:
+            return self._as_utc(start) + period
         if master.get("DURATION") is not None:
-            return _plus_duration(self._as_utc, start, master["DURATION"].dt)
+            return _plus_duration(self._as_utc, start, _one(master, "DURATION").dt)
         if master.get("DTEND") is None:
             return end
-        first, last = master["DTSTART"].dt, master["DTEND"].dt
-        if _wall(end) - _wall(start) != _wall(last) - _wall(first):
-            return end  # not the master's length (an RDATE period): keep it
+        first, last = _one(master, "DTSTART").dt, _one(master, "DTEND").dt
         return self._as_utc(start) + (self._as_utc(last) - self._as_utc(first))
 
     def _overlaps(self, start: datetime, end: datetime) -> bool:
@@ -337,13 +550,10 @@ class _Parser:
             return Response.ACCEPTED
         for attendee in _as_list(event.get("ATTENDEE")):
             if _address(attendee) == self.email:
-                partstat = str(attendee.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+                params = getattr(attendee, "params", {})
+                partstat = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
                 return _PARTSTAT.get(partstat, Response.NONE)
         return Response.ACCEPTED
-
-
-def _wall(value: datetime) -> datetime:
-    return value.replace(tzinfo=None, fold=0)
 
 
 def _existing(value: datetime) -> datetime:
@@ -406,15 +616,25 @@ def _rule_problem(event: Any) -> str | None:
         for part, least in (("INTERVAL", 1), ("COUNT", 1)):
             for value in rule.get(part, []):
                 if not isinstance(value, int) or value < least:
-                    return f"RRULE {part} must be a whole number of at least {least}, not {value!r}"
+                    shown = escape(str(value))
+                    return f"RRULE {part} must be a whole number of at least {least}, not {shown}"
     return None
 
 
+def _drop(calendar: Any, broken: set[int]) -> None:
+    """Remove the components whose ``id`` is in ``broken``, wherever they are nested."""
+    stack = [calendar]
+    while stack:
+        component = stack.pop()
+        component.subcomponents = [c for c in component.subcomponents if id(c) not in broken]
+        stack.extend(component.subcomponents)
+
+
 def _show_as(event: Any, status: str) -> ShowAs:
-    busy = str(event.get("X-MICROSOFT-CDO-BUSYSTATUS", "")).strip().upper()
+    busy = _text(event, "X-MICROSOFT-CDO-BUSYSTATUS").strip().upper()
     if busy in _BUSY_STATUS:
         return _BUSY_STATUS[busy]
-    if str(event.get("TRANSP", "")).strip().upper() == "TRANSPARENT":
+    if _text(event, "TRANSP").strip().upper() == "TRANSPARENT":
         return ShowAs.FREE
     if status == "TENTATIVE":
         return ShowAs.TENTATIVE
