@@ -20,6 +20,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.calendars.base import CalendarSource, Mailbox
+from connectors.calendars.limits import CalendarLimitsConfig
 from rules.actions import ForwardPolicy, normalize_number
 from rules.errors import ConfigError, InvalidActionError, Problem
 from rules.evaluate import EvaluationContext
@@ -126,6 +127,7 @@ class ConfigFile(_Strict):
     sync: SyncConfig = SyncConfig()
     connections: dict[str, dict[str, Any]] = {}
     push: PushConfig | None = None
+    calendar_limits: CalendarLimitsConfig = CalendarLimitsConfig()  # docs/calendar-limits.md
     users: list[UserConfig] = []
 
 
@@ -338,15 +340,16 @@ def _check_calendar_entry(
 def _ics_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
     from connectors.calendars.ics import build_ics_source
 
-    return build_ics_source(entry, mailbox, app.base_dir)
+    return build_ics_source(entry, mailbox, app.base_dir, app.file.calendar_limits.limits())
 
 
 def _connector_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
     kind = entry["kind"]
     module, connection_model, calendar_model = _connector_models(kind)
     connection = app.connection(kind, connection_model)
+    bounds = {"limits": app.file.calendar_limits.limits()} if kind == "caldav" else {}
     source: CalendarSource = module.build_source(
-        connection, calendar_model.model_validate(entry), mailbox
+        connection, calendar_model.model_validate(entry), mailbox, **bounds
     )
     return source
 

@@ -16,7 +16,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,9 +30,9 @@ DOCS = "docs/calendar-limits.md"
 class LimitExceeded(CalendarError):
     """A calendar went over one of its bounds (``limit`` names which)."""
 
-    def __init__(self, source: str, limit: str, problem: str) -> None:
+    def __init__(self, source: str, limit: str, problem: str, *, transient: bool = False) -> None:
         self.limit = limit
-        super().__init__(source, f"{problem} (limit {limit}; see {DOCS})")
+        super().__init__(source, f"{problem} (limit {limit}; see {DOCS})", transient=transient)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,16 @@ _SECONDS = {
 }
 _DAYS_IN_PERIOD = {"WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
 _DAY_PARTS = ("BYMONTH", "BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY")
+_UNIT = {
+    "BYSECOND": 0,
+    "BYMINUTE": 1,
+    "BYHOUR": 2,
+    "BYDAY": 3,
+    "BYMONTHDAY": 3,
+    "BYYEARDAY": 3,
+    "BYWEEKNO": 4,
+    "BYMONTH": 5,
+}
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -164,11 +174,6 @@ def impossible_rule(rule: Any) -> str | None:
     if all(abs(d) > longest for d in days):
         return f"BYMONTHDAY {','.join(map(str, days))} exists in none of its months"
     return None
-
-
-def window_margin() -> timedelta:
-    """How far past the window a rule may be expanded (the parser's one-day margins)."""
-    return timedelta(days=2)
 
 
 # -- showing input in messages --------------------------------------------------------------
