@@ -160,7 +160,18 @@ def rule_steps(rule: Any, start: datetime | date, window_end: datetime, zone: An
     ):
         if rank >= _ORDER.index(expands_from):
             per_period *= max(1, len(rule.get(part) or []))
-    return periods * per_period
+    steps = periods * per_period
+    count = _first_int(rule, "COUNT", 0)
+    if count and not _filters(rule, rank):
+        steps = min(steps, count)  # every candidate is an occurrence: COUNT stops it
+    return steps
+
+
+def _filters(rule: Any, rank: int) -> bool:
+    """Whether a BYxxx part of ``rule`` only limits (so candidates can be skipped)."""
+    if rule.get("BYSETPOS"):
+        return True
+    return any(rule.get(part) and rank <= unit for part, unit in _UNIT.items())
 
 
 def impossible_rule(rule: Any) -> str | None:
