@@ -127,6 +127,7 @@ class Structure:
     lines: list[ContentLine]
     problem: str | None = None
     warnings: list[str] = field(default_factory=list)
+    bad: dict[int, ContentLine] = field(default_factory=dict)  # VEVENT begin -> first bad line
 
 
 def check_structure(lines: list[ContentLine]) -> Structure:
@@ -136,17 +137,32 @@ def check_structure(lines: list[ContentLine]) -> Structure:
         shown = f": starts with '{first}'" if first else ": the file is empty"
         return Structure([], f"not an iCalendar file (no BEGIN:VCALENDAR at the start){shown}")
     stack: list[tuple[str, int]] = []
+    kept: list[ContentLine] = []
+    bad: dict[int, ContentLine] = {}
+    ignored: list[str] = []
     for index, cl in enumerate(lines):
         if not stack and index > 0 and not _is_begin_calendar(cl):
             shown = escape(cl.text.strip(), 40)
             return Structure(
-                lines[:index],
-                warnings=[f"line {cl.line}: text after END:VCALENDAR ignored (starts '{shown}')"],
+                kept,
+                warnings=[
+                    *ignored,
+                    f"line {cl.line}: text after END:VCALENDAR ignored (starts '{shown}')",
+                ],
+                bad=bad,
             )
         if not cl.name or ":" not in cl.text:
-            return Structure(
-                [], f"line {cl.line}: not a content line (NAME:value): '{escape(cl.text, 60)}'"
-            )
+            shown = escape(cl.text, 60)
+            event = next((line for what, line in stack if what == "VEVENT"), None)
+            if event is not None:
+                bad.setdefault(event, cl)  # that event is skipped, the calendar still counts
+                continue
+            if len(stack) > 1 and "VTIMEZONE" not in (what for what, _ in stack):
+                what = escape(stack[-1][0], 40)  # a VTODO, VFREEBUSY...: not read by calref
+                ignored.append(f"line {cl.line}: not a content line in {what}, ignored: '{shown}'")
+                continue
+            return Structure([], f"line {cl.line}: not a content line (NAME:value): '{shown}'")
+        kept.append(cl)
         if cl.name in ("BEGIN", "END"):
             what = cl.value.strip().upper()
             shown = escape(what, 40)
@@ -169,7 +185,7 @@ def check_structure(lines: list[ContentLine]) -> Structure:
         return Structure(
             [], f"line {line}: BEGIN:{shown} has no matching END:{shown} (the file is cut short?)"
         )
-    return Structure(lines)
+    return Structure(kept, warnings=ignored, bad=bad)
 
 
 def _is_begin_calendar(cl: ContentLine) -> bool:

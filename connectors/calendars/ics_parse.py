@@ -175,6 +175,7 @@ class _Parser:
         self.source = source
         self.blocks = prepared.blocks
         self.derived = prepared.derived
+        self.bad = prepared.bad
         self.limits = limits
         self.deadline = deadline
         self.events: list[CalendarEvent] = []
@@ -262,6 +263,12 @@ class _Parser:
     def _event_problem(self, event: Any) -> int | None:
         """The estimated recurrence steps of a usable ``event``; None (and a warning) when
         it cannot be used. Raises ``LimitExceeded`` when it is over a bound."""
+        bad = self.bad.get(_line(event) or 0)
+        if bad is not None:
+            self._warn(
+                event, f"not a content line (NAME:value): '{escape(bad.text, 60)}'", line=bad.line
+            )
+            return None
         block = self._block(event)
         if block is not None:
             twice = block.repeated(_ONCE)

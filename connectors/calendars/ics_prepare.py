@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 from icalendar.parser.content_line import Contentline, Contentlines
@@ -52,6 +53,7 @@ class Prepared:
     blocks: dict[int, Block]
     warnings: list[str] = field(default_factory=list)
     derived: set[str] = field(default_factory=set)
+    bad: dict[int, ContentLine] = field(default_factory=dict)  # VEVENT line -> unreadable line
 
 
 def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
@@ -61,7 +63,9 @@ def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
         raise CalendarError(source, structure.problem)
     lines = structure.lines
     found = ics_lines.blocks(lines)
-    prepared = Prepared([], {b.begin: b for b in found}, list(structure.warnings))
+    prepared = Prepared(
+        [], {b.begin: b for b in found}, list(structure.warnings), bad=structure.bad
+    )
     deadline.check()
     defined = {v for b in found if b.kind == "VTIMEZONE" for v in b.values("TZID")}
     uids = _derived_uids(found)
@@ -145,18 +149,30 @@ def _unreadable_zones(
         else:
             body = "\r\n".join(["BEGIN:VCALENDAR", *_block_text(lines, block), "END:VCALENDAR"])
             try:
-                for zone in icalendar.Calendar.from_ical(body).walk("VTIMEZONE"):
-                    zone.to_tz(lookup_tzid=False)
+                zones = icalendar.Calendar.from_ical(body).walk("VTIMEZONE")
+                if not _iana(tzids[0]):  # icalendar uses an IANA zone itself, not the block
+                    for zone in zones:
+                        zone.to_tz(lookup_tzid=False)
             except Exception as err:  # a broken rule: icalendar raises many kinds
                 problem = f"cannot be read: {short(err, 100)}"
         if problem:
             name = f" '{escape(tzids[0], 60)}'" if tzids else ""
-            warnings.append(
-                f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; "
-                "events using it are read in the mailbox's zone"
+            then = (
+                "its name is read as the IANA zone"
+                if tzids and _iana(tzids[0])
+                else "events using it are read in the mailbox's zone"
             )
+            warnings.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
             dropped.add(block.begin)
     return dropped
+
+
+def _iana(tzid: str) -> bool:
+    try:
+        ZoneInfo(tzid.strip("/"))
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _annotated(
