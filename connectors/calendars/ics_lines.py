@@ -30,11 +30,11 @@ class ContentLine:
     line: int
     text: str
     last: int = 0
+    name: str = field(init=False, compare=False)
 
-    @property
-    def name(self) -> str:
+    def __post_init__(self) -> None:
         match = _NAME.match(self.text)
-        return match.group(0).upper() if match else ""
+        object.__setattr__(self, "name", match.group(0).upper() if match else "")
 
     @property
     def value(self) -> str:

@@ -40,7 +40,7 @@ class CalendarLimits:
     """The bounds every calendar source reads within. Defaults suit real calendars."""
 
     max_bytes: int = 10 * MiB
-    parse_seconds: float = 30.0
+    parse_seconds: float = 60.0
     download_seconds: float = 60.0
     max_occurrences_per_event: int = 5_000
     max_occurrences: int = 50_000
