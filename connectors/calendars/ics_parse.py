@@ -399,15 +399,16 @@ class _Parser:
             cost[uid] = cost.get(uid, 0) + steps.get(id(component), 1)
         batch: list[str] = []
         budget = 0
-        for uid in [*by_uid, None]:
-            if uid is not None and (not batch or budget + cost[uid] <= self.limits.max_rule_steps):
-                batch.append(uid)
-                budget += cost[uid]
+        pending: list[str | None] = [*by_uid, None]  # None: flush the last batch
+        for key in pending:
+            if key is not None and (not batch or budget + cost[key] <= self.limits.max_rule_steps):
+                batch.append(key)
+                budget += cost[key]
                 continue
             self.deadline.check()
             yield from self._expand_batch(calendar, timezones, by_uid, batch)
-            if uid is not None:
-                batch, budget = [uid], cost[uid]
+            if key is not None:
+                batch, budget = [key], cost[key]
 
     def _expand_batch(
         self,

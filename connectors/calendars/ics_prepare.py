@@ -28,7 +28,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
-from icalendar.parser.content_line import Contentline, Contentlines
 from icalendar.timezone import tzp
 
 from connectors.calendars import ics_lines
@@ -75,9 +74,9 @@ def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
         try:
             dropped = _unreadable_zones(lines, found, prepared.warnings)
             tzp.use_default()
-            data = Contentlines(_annotated(lines, prepared.blocks, dropped, uids, defined))
-            deadline.check()
-            prepared.calendars = icalendar.Calendar.from_ical(data, multiple=True)
+            data = "\r\n".join(_annotated(lines, prepared.blocks, dropped, uids, defined))
+            deadline.check()  # unfolded lines: icalendar only splits them again
+            prepared.calendars = list(icalendar.Calendar.from_ical(data, multiple=True))
         except CalendarError:
             raise
         except Exception as err:  # icalendar's own errors vary (ValueError, KeyError, ...)
@@ -152,7 +151,7 @@ def _unreadable_zones(
                 zones = icalendar.Calendar.from_ical(body).walk("VTIMEZONE")
                 if not _iana(tzids[0]):  # icalendar uses an IANA zone itself, not the block
                     for zone in zones:
-                        zone.to_tz(lookup_tzid=False)
+                        _to_tz(zone)
             except Exception as err:  # a broken rule: icalendar raises many kinds
                 problem = f"cannot be read: {short(err, 100)}"
         if problem:
@@ -165,6 +164,10 @@ def _unreadable_zones(
             warnings.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
             dropped.add(block.begin)
     return dropped
+
+
+def _to_tz(zone: Any) -> None:
+    zone.to_tz(lookup_tzid=False)
 
 
 def _iana(tzid: str) -> bool:
@@ -181,7 +184,7 @@ def _annotated(
     dropped: set[int],
     uids: dict[int, str],
     defined: set[str],
-) -> Iterator[Contentline]:
+) -> Iterator[str]:
     """The lines for icalendar: dropped zones left out, line numbers and derived UIDs added,
     Outlook display-name TZIDs mapped to IANA names."""
     skipping = 0
@@ -193,11 +196,11 @@ def _annotated(
         if block is not None and block.begin in dropped:
             skipping = 1
             continue
-        yield Contentline(_map_tzid(cl.text, defined) if "TZID=" in cl.text.upper() else cl.text)
+        yield _map_tzid(cl.text, defined) if "TZID=" in cl.text.upper() else cl.text
         if block is not None:
-            yield Contentline(f"{LINE_PROP}:{block.begin}")
+            yield f"{LINE_PROP}:{block.begin}"
             if block.begin in uids:
-                yield Contentline(f"UID:{uids[block.begin]}")
+                yield f"UID:{uids[block.begin]}"
 
 
 def _map_tzid(text: str, defined: set[str]) -> str:
