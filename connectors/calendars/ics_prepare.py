@@ -22,6 +22,7 @@ import hashlib
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +70,10 @@ def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
     defined = {v for b in found if b.kind == "VTIMEZONE" for v in b.values("TZID")}
     uids = _derived_uids(found)
     prepared.derived = set(uids.values())
-    with _TZ_LOCK:
+    # The lock also covers the warnings filter: icalendar warns with raw calendar text
+    # (a guessed TZID) on stderr, which must not reach the logs unescaped.
+    with _TZ_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         tzp.use_default()  # forget every other calendar's VTIMEZONEs (see the module doc)
         try:
             dropped = _unreadable_zones(lines, found, prepared.warnings)
