@@ -55,6 +55,8 @@ class Block:
     kind: str
     begin: int
     lines: list[ContentLine] = field(default_factory=list)
+    first: int = 0  # index of its BEGIN line in the calendar's content lines
+    last: int = 0  # index of its END line
 
     def values(self, name: str) -> list[str]:
         return [c.value.strip() for c in self.lines if c.name == name]
@@ -199,15 +201,16 @@ def blocks(
     found: list[Block] = []
     current: Block | None = None
     inner = 0
-    for cl in lines:
+    for index, cl in enumerate(lines):
         if cl.name == "BEGIN":
             if current is not None:
                 inner += 1
             elif cl.value.strip().upper() in kinds:
-                current = Block(cl.value.strip().upper(), cl.line)
+                current = Block(cl.value.strip().upper(), cl.line, first=index)
                 inner = 0
         elif cl.name == "END" and current is not None:
             if inner == 0:
+                current.last = index
                 found.append(current)
                 current = None
             else:

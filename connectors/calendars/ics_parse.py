@@ -55,6 +55,8 @@ _TIME_PROPS = {
 # Properties an event may have at most once (RFC 5545 3.6.1) whose repetition changes
 # when it happens or which event it is: such an event is skipped.
 _ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
+# Series expanded per recurring-ical-events call: the deadline is checked between calls.
+_BATCH_SERIES = 500
 _BUSY_STATUS = {
     "FREE": ShowAs.FREE,
     "TENTATIVE": ShowAs.TENTATIVE,
@@ -388,8 +390,9 @@ class _Parser:
         self, calendar: icalendar.Calendar, events: list[Any], steps: dict[int, int]
     ) -> Iterator[Any]:
         """Occurrences in the span, expanded in batches of at most ``max_rule_steps``
-        estimated steps, with the deadline checked between batches; a batch that fails
-        is retried one series at a time so only the bad series is skipped."""
+        estimated steps and ``_BATCH_SERIES`` series, with the deadline checked between
+        batches; a batch that fails is retried one series at a time so only the bad
+        series is skipped."""
         timezones = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
         by_uid: dict[str, list[Any]] = {}
         cost: dict[str, int] = {}
@@ -401,7 +404,8 @@ class _Parser:
         budget = 0
         pending: list[str | None] = [*by_uid, None]  # None: flush the last batch
         for key in pending:
-            if key is not None and (not batch or budget + cost[key] <= self.limits.max_rule_steps):
+            fits = budget + cost.get(key or "", 0) <= self.limits.max_rule_steps
+            if key is not None and (not batch or (fits and len(batch) < _BATCH_SERIES)):
                 batch.append(key)
                 budget += cost[key]
                 continue

@@ -76,7 +76,8 @@ def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
         warnings.simplefilter("ignore")
         tzp.use_default()  # forget every other calendar's VTIMEZONEs (see the module doc)
         try:
-            dropped = _unreadable_zones(lines, found, prepared.warnings)
+            unused = _unused_zones(lines, found)
+            dropped = unused | _unreadable_zones(lines, found, prepared.warnings, unused, deadline)
             tzp.use_default()
             data = "\r\n".join(_annotated(lines, prepared.blocks, dropped, uids, defined))
             deadline.check()  # unfolded lines: icalendar only splits them again
@@ -118,33 +119,36 @@ def _derived_uids(found: list[Block]) -> dict[int, str]:
 
 def _block_text(lines: list[ContentLine], block: Block) -> list[str]:
     """Every content line from ``block``'s BEGIN to its END (nested parts included)."""
-    inside = False
-    depth = 0
-    out: list[str] = []
+    return [cl.text for cl in lines[block.first : block.last + 1]]
+
+
+def _unused_zones(lines: list[ContentLine], found: list[Block]) -> set[int]:
+    """VTIMEZONE blocks no property refers to (icalendar would still build each one)."""
+    used: set[str] = set()
     for cl in lines:
-        if not inside:
-            if cl.line == block.begin:
-                inside = True
-            else:
-                continue
-        out.append(cl.text)
-        if cl.name == "BEGIN":
-            depth += 1
-        elif cl.name == "END":
-            depth -= 1
-            if depth == 0:
-                break
-    return out
+        if "TZID=" in cl.text.upper():
+            head = cl.text[: len(cl.text) - len(cl.value)]
+            used.update(m.group(1).strip('"') for m in _TZID_PARAM.finditer(head))
+    return {
+        b.begin
+        for b in found
+        if b.kind == "VTIMEZONE" and not any(tzid in used for tzid in b.values("TZID"))
+    }
 
 
 def _unreadable_zones(
-    lines: list[ContentLine], found: list[Block], warnings: list[str]
+    lines: list[ContentLine],
+    found: list[Block],
+    notes: list[str],
+    skip: set[int],
+    deadline: Deadline,
 ) -> set[int]:
     """VTIMEZONE blocks icalendar cannot turn into a time zone (dropped, with a warning)."""
     dropped: set[int] = set()
     for block in found:
-        if block.kind != "VTIMEZONE":
+        if block.kind != "VTIMEZONE" or block.begin in skip:
             continue
+        deadline.check(f"line {block.begin}")
         tzids = block.values("TZID")
         problem = None
         if len(tzids) != 1:
@@ -165,7 +169,7 @@ def _unreadable_zones(
                 if tzids and _iana(tzids[0])
                 else "events using it are read in the mailbox's zone"
             )
-            warnings.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
+            notes.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
             dropped.add(block.begin)
     return dropped
 
