@@ -216,6 +216,7 @@ class _Parser:
             else:
                 steps[id(component)] = cost
         _drop(calendar, broken)
+        self._index(calendar)
         events = list(calendar.walk("VEVENT"))
         series = {
             _text(c, "UID")
@@ -223,12 +224,6 @@ class _Parser:
             if c.get("RRULE") is not None
             or c.get("RDATE") is not None
             or c.get("RECURRENCE-ID") is not None
-        }
-        self.masters = {_text(c, "UID"): c for c in events if c.get("RECURRENCE-ID") is None}
-        self.periods = {uid: self._periods(c) for uid, c in self.masters.items()}
-        overrides = [c for c in events if c.get("RECURRENCE-ID") is not None]
-        self.moved = {
-            (_text(c, "UID"), self._normal(_one(c, "RECURRENCE-ID").dt)) for c in overrides
         }
         per_uid: dict[str, int] = {}
         for occurrence in self._expand(calendar, events, steps):
@@ -253,6 +248,25 @@ class _Parser:
             except Exception as err:  # one odd occurrence must not stop the calendar
                 log.debug("%s: unexpected occurrence shape", self.source, exc_info=True)
                 self._warn(occurrence, f"an occurrence cannot be read: {short(err, 100)}")
+
+    def _index(self, calendar: Any) -> None:
+        """Masters, their RDATE periods and the moved occurrences; an event whose times
+        cannot be placed (out of the representable range) is skipped."""
+        self.masters, self.periods, self.moved = {}, {}, set()
+        broken: set[int] = set()
+        for c in calendar.walk("VEVENT"):
+            uid = _text(c, "UID")
+            try:
+                rid = _one(c, "RECURRENCE-ID")
+                if rid is None:
+                    self.periods[uid] = self._periods(c)
+                    self.masters[uid] = c
+                else:
+                    self.moved.add((uid, self._normal(rid.dt)))
+            except (OverflowError, ValueError, TypeError, AttributeError) as err:
+                self._warn(c, f"its times cannot be placed: {short(err, 100)}")
+                broken.add(id(c))
+        _drop(calendar, broken)
 
     def _block(self, component: Any) -> ics_lines.Block | None:
         line = _line(component)

@@ -243,3 +243,18 @@ def test_control_characters_are_escaped_in_calendar_errors() -> None:
     with pytest.raises(CalendarError) as caught:
         parse("\x1b[2J<html>")
     assert "\x1b" not in str(caught.value) and "\\x1b[2J<html>" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "UID:a\nRECURRENCE-ID;TZID=Asia/Tokyo:00010101T000000\nDTSTART:20261201T090000Z",
+        "UID:a\nDTSTART:20261201T090000Z\nRDATE;VALUE=PERIOD:99991231T235959Z/P9D",
+        "UID:a\nDTSTART;TZID=America/New_York:99991231T235959\nRRULE:FREQ=DAILY",
+    ],
+)
+def test_times_at_the_ends_of_the_calendar_skip_the_event_not_the_calendar(event: str) -> None:
+    result = parse(cal(event, FINE))
+    assert [e.uid for e in result.events] == ["fine"]  # type: ignore[attr-defined]
+    (warning,) = result.warnings  # type: ignore[attr-defined]
+    assert warning.startswith("line 4: event 'a' skipped: ")

@@ -39,6 +39,10 @@ HOSTILE_VALUES = [
     "99999999T999999Z",
     "20261301T090000",
     "19000101T000000Z",
+    "00010101T000000",
+    "99991231T235959Z",
+    "99991231T235959Z/P9D",
+    "P99999D",
     "FREQ=MINUTELY",
     "FREQ=SECONDLY;COUNT=99999999999",
     "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
@@ -134,13 +138,18 @@ def test_arbitrary_bytes_fail_cleanly(data: bytes) -> None:
     parse_bounded(data)
 
 
-@FUZZ
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(PROPS), st.sampled_from(HOSTILE_VALUES) | st.text(max_size=30)),
-        max_size=12,
+ICAL_TIMES = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+    lambda d: f"{d.year:04d}{d.month:02d}{d.day:02d}T{d.hour:02d}{d.minute:02d}{d.second:02d}"
+) | st.sampled_from(["Z", ""]).flatmap(
+    lambda z: st.dates(min_value=datetime(1, 1, 2).date()).map(
+        lambda d: f"{d.year:04d}{d.month:02d}{d.day:02d}{'T000000' + z if z else ''}"
     )
 )
+VALUES = st.sampled_from(HOSTILE_VALUES) | st.text(max_size=30) | ICAL_TIMES
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(PROPS), VALUES), max_size=12))
 def test_events_built_from_hostile_properties_parse_or_fail_cleanly(
     props: list[tuple[str, str]],
 ) -> None:
