@@ -18,18 +18,33 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
-import recurring_ical_events
 import x_wr_timezone
 
-from connectors.calendars import ics_lines, ics_prepare
+from connectors.calendars import ics_expand, ics_lines, ics_prepare
 from connectors.calendars.base import Mailbox, SyncWindow, classify_organizer
 from connectors.calendars.ics_prepare import short
+from connectors.calendars.ics_values import (
+    PARTSTAT,
+    address,
+    as_list,
+    categories,
+    component_line,
+    drop,
+    existing,
+    one,
+    plus_duration,
+    raw_value,
+    rule_problem,
+    show_as,
+    text_of,
+    utc_start,
+)
 from connectors.calendars.limits import (
     CalendarLimits,
     Deadline,
@@ -39,7 +54,7 @@ from connectors.calendars.limits import (
     rule_steps,
 )
 from rules.errors import CalendarError
-from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
+from rules.model import CalendarEvent, OrganizerKind, Response
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +70,6 @@ _TIME_PROPS = {
 # Properties an event may have at most once (RFC 5545 3.6.1) whose repetition changes
 # when it happens or which event it is: such an event is skipped.
 _ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
-# Series expanded per recurring-ical-events call: the deadline is checked between calls.
-_BATCH_SERIES = 500
-_BUSY_STATUS = {
-    "FREE": ShowAs.FREE,
-    "TENTATIVE": ShowAs.TENTATIVE,
-    "BUSY": ShowAs.BUSY,
-    "OOF": ShowAs.OOF,
-    "WORKINGELSEWHERE": ShowAs.WORKING_ELSEWHERE,
-}
-_PARTSTAT = {
-    "ACCEPTED": Response.ACCEPTED,
-    "TENTATIVE": Response.TENTATIVE,
-    "DECLINED": Response.DECLINED,
-    "NEEDS-ACTION": Response.NONE,
-}
 
 
 @dataclass
@@ -128,33 +128,8 @@ def parse_ics_report(
         parser.warnings.append("the file is not UTF-8; it was read as Windows-1252")
     for calendar in prepared.calendars:
         parser.add_calendar(calendar)
-    parser.events.sort(key=lambda e: (_utc_start(e.start, zone), e.key))
+    parser.events.sort(key=lambda e: (utc_start(e.start, zone), e.key))
     return IcsParseResult(parser.events, parser.warnings)
-
-
-def _utc_start(value: datetime | date, zone: tzinfo) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value, day_time(), zone).astimezone(UTC)
-
-
-def _line(component: Any) -> int | None:
-    value = component.get(ics_prepare.LINE_PROP)
-    try:
-        return int(str(value[0] if isinstance(value, list) else value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _one(component: Any, name: str) -> Any:
-    """The property, or the first of several (repeated single properties)."""
-    value = component.get(name)
-    return value[0] if isinstance(value, list) and value else value
-
-
-def _text(component: Any, name: str) -> str:
-    value = _one(component, name)
-    return "" if value is None else str(value)
 
 
 class _Parser:
@@ -202,7 +177,7 @@ class _Parser:
         steps: dict[int, int] = {}
         broken: set[int] = set()
         for component in calendar.walk("VEVENT"):
-            self.deadline.check(f"line {_line(component)}")
+            self.deadline.check(f"line {component_line(component)}")
             try:
                 cost = self._event_problem(component)
             except LimitExceeded:
@@ -215,11 +190,11 @@ class _Parser:
                 broken.add(id(component))
             else:
                 steps[id(component)] = cost
-        _drop(calendar, broken)
+        drop(calendar, broken)
         self._index(calendar)
         events = list(calendar.walk("VEVENT"))
         series = {
-            _text(c, "UID")
+            text_of(c, "UID")
             for c in events
             if c.get("RRULE") is not None
             or c.get("RDATE") is not None
@@ -227,7 +202,7 @@ class _Parser:
         }
         per_uid: dict[str, int] = {}
         for occurrence in self._expand(calendar, events, steps):
-            uid = _text(occurrence, "UID")
+            uid = text_of(occurrence, "UID")
             per_uid[uid] = per_uid.get(uid, 0) + 1
             if per_uid[uid] > self.limits.max_occurrences_per_event:
                 raise self._over(
@@ -255,9 +230,9 @@ class _Parser:
         self.masters, self.periods, self.moved = {}, {}, set()
         broken: set[int] = set()
         for c in calendar.walk("VEVENT"):
-            uid = _text(c, "UID")
+            uid = text_of(c, "UID")
             try:
-                rid = _one(c, "RECURRENCE-ID")
+                rid = one(c, "RECURRENCE-ID")
                 if rid is None:
                     self.periods[uid] = self._periods(c)
                     self.masters[uid] = c
@@ -266,20 +241,20 @@ class _Parser:
             except (OverflowError, ValueError, TypeError, AttributeError) as err:
                 self._warn(c, f"its times cannot be placed: {short(err, 100)}")
                 broken.add(id(c))
-        _drop(calendar, broken)
+        drop(calendar, broken)
 
     def _block(self, component: Any) -> ics_lines.Block | None:
-        line = _line(component)
+        line = component_line(component)
         return self.blocks.get(line) if line is not None else None
 
     def _line_of(self, component: Any, name: str) -> int | None:
         block = self._block(component)
-        return block.line_of(name) if block is not None else _line(component)
+        return block.line_of(name) if block is not None else component_line(component)
 
     def _event_problem(self, event: Any) -> int | None:
         """The estimated recurrence steps of a usable ``event``; None (and a warning) when
         it cannot be used. Raises ``LimitExceeded`` when it is over a bound."""
-        bad = self.bad.get(_line(event) or 0)
+        bad = self.bad.get(component_line(event) or 0)
         if bad is not None:
             self._warn(
                 event, f"not a content line (NAME:value): '{escape(bad.text, 60)}'", line=bad.line
@@ -294,7 +269,7 @@ class _Parser:
                 return None
         for name, message in event.errors:
             if name in _TIME_PROPS:
-                raw_text = _raw_value(_one(event, name))
+                raw_text = raw_value(one(event, name))
                 self._warn(
                     event,
                     f"{name} is not a valid {_TIME_PROPS[name]}: '{escape(raw_text)}' "
@@ -305,7 +280,7 @@ class _Parser:
         if event.get("UID") is None:
             self._warn(event, "a VEVENT has no UID")
             return None
-        start_prop = _one(event, "DTSTART")
+        start_prop = one(event, "DTSTART")
         if start_prop is None:
             self._warn(event, "the event has no DTSTART")
             return None
@@ -316,7 +291,7 @@ class _Parser:
             )
             return None
         for name, kind in (("DTEND", date), ("RECURRENCE-ID", date), ("DURATION", timedelta)):
-            prop = _one(event, name)
+            prop = one(event, name)
             if prop is not None and not isinstance(getattr(prop, "dt", None), kind):
                 self._warn(
                     event,
@@ -324,9 +299,9 @@ class _Parser:
                     line=self._line_of(event, name),
                 )
                 return None
-        rule_problem = _rule_problem(event)
-        if rule_problem:
-            self._warn(event, rule_problem, line=self._line_of(event, "RRULE"))
+        bad_rule = rule_problem(event)
+        if bad_rule:
+            self._warn(event, bad_rule, line=self._line_of(event, "RRULE"))
             return None
         tzid = start_prop.params.get("TZID")
         if tzid and isinstance(start, datetime) and start.tzinfo is None:
@@ -337,7 +312,7 @@ class _Parser:
                 skipped=False,
                 line=self._line_of(event, "DTSTART"),
             )
-        end_prop = _one(event, "DTEND")
+        end_prop = one(event, "DTEND")
         if end_prop is not None:
             end = end_prop.dt
             if isinstance(start, datetime) != isinstance(end, datetime):
@@ -354,7 +329,7 @@ class _Parser:
 
     def _rule_cost(self, event: Any, start: datetime | date) -> int | None:
         """Steps the expansion will take for ``event``; over a bound raises LimitExceeded."""
-        rdates = sum(len(getattr(p, "dts", [])) for p in _as_list(event.get("RDATE")))
+        rdates = sum(len(getattr(p, "dts", [])) for p in as_list(event.get("RDATE")))
         if rdates > self.limits.max_rdates:
             raise self._over(
                 event,
@@ -363,7 +338,7 @@ class _Parser:
                 "RDATE",
             )
         total = 1 + rdates
-        for rule in _as_list(event.get("RRULE")):
+        for rule in as_list(event.get("RRULE")):
             impossible = impossible_rule(rule)
             if impossible:
                 self._warn(
@@ -384,15 +359,15 @@ class _Parser:
         return total
 
     def _over(self, event: Any, limit: str, problem: str, prop: str | None = None) -> LimitExceeded:
-        line = self._line_of(event, prop) if prop else _line(event)
+        line = self._line_of(event, prop) if prop else component_line(event)
         where = f"line {line}: " if line is not None else ""
         return LimitExceeded(self.source, limit, where + problem)
 
     def _warn(
         self, event: Any, message: str, *, skipped: bool = True, line: int | None = None
     ) -> None:
-        line = line if line is not None else _line(event)
-        uid = _text(event, "UID") if event.get("UID") is not None else None
+        line = line if line is not None else component_line(event)
+        uid = text_of(event, "UID") if event.get("UID") is not None else None
         where = f"line {line}: " if line is not None else ""
         what = f"event '{escape(uid, 60)}'" if uid and uid not in self.derived else "an event"
         verb = " skipped" if skipped else ""
@@ -403,64 +378,12 @@ class _Parser:
     def _expand(
         self, calendar: icalendar.Calendar, events: list[Any], steps: dict[int, int]
     ) -> Iterator[Any]:
-        """Occurrences in the span, expanded in batches of at most ``max_rule_steps``
-        estimated steps and ``_BATCH_SERIES`` series, with the deadline checked between
-        batches; a batch that fails is retried one series at a time so only the bad
-        series is skipped."""
-        timezones = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
-        by_uid: dict[str, list[Any]] = {}
-        cost: dict[str, int] = {}
-        for component in events:
-            uid = _text(component, "UID")
-            by_uid.setdefault(uid, []).append(component)
-            cost[uid] = cost.get(uid, 0) + steps.get(id(component), 1)
-        batch: list[str] = []
-        budget = 0
-        pending: list[str | None] = [*by_uid, None]  # None: flush the last batch
-        for key in pending:
-            fits = budget + cost.get(key or "", 0) <= self.limits.max_rule_steps
-            if key is not None and (not batch or (fits and len(batch) < _BATCH_SERIES)):
-                batch.append(key)
-                budget += cost[key]
-                continue
-            self.deadline.check()
-            yield from self._expand_batch(calendar, timezones, by_uid, batch)
-            if key is not None:
-                batch, budget = [key], cost[key]
+        def skipped(component: Any, err: Exception) -> None:
+            self._warn(component, f"its recurrence cannot be expanded: {short(err)}")
 
-    def _expand_batch(
-        self,
-        calendar: icalendar.Calendar,
-        timezones: list[Any],
-        by_uid: dict[str, list[Any]],
-        uids: list[str],
-    ) -> Iterator[Any]:
-        if not uids:
-            return
-        try:
-            found = self._between(calendar, timezones, [c for u in uids for c in by_uid[u]])
-        except Exception:
-            log.debug("%s: expanding %d series failed; isolating them", self.source, len(uids))
-        else:
-            yield from found
-            return
-        for uid in uids:
-            self.deadline.check()
-            try:
-                found = self._between(calendar, timezones, by_uid[uid])
-            except Exception as err:  # the library raises what dateutil raises
-                self._warn(by_uid[uid][0], f"its recurrence cannot be expanded: {short(err)}")
-                continue
-            yield from found
-
-    def _between(
-        self, calendar: icalendar.Calendar, timezones: list[Any], components: list[Any]
-    ) -> list[Any]:
-        single = icalendar.Calendar()
-        for key, value in calendar.items():
-            single.add(key, value)
-        single.subcomponents = [*timezones, *components]
-        return list(recurring_ical_events.of(single).between(*self.span))
+        return ics_expand.occurrences(
+            calendar, events, steps, self.span, self.limits.max_rule_steps, self.deadline, skipped
+        )
 
     # -- mapping ----------------------------------------------------------------------------
 
@@ -468,20 +391,20 @@ class _Parser:
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 value = value.replace(tzinfo=self.zone)
-            return _existing(value).astimezone(UTC)
+            return existing(value).astimezone(UTC)
         return datetime.combine(value, day_time(), self.zone).astimezone(UTC)
 
     def _normal(self, value: datetime | date) -> datetime | date:
         return self._as_utc(value) if isinstance(value, datetime) else value
 
     def _add_occurrence(self, event: Any, series: set[str]) -> None:
-        uid = _text(event, "UID")
-        start: datetime | date = _one(event, "DTSTART").dt
+        uid = text_of(event, "UID")
+        start: datetime | date = one(event, "DTSTART").dt
         end: datetime | date
         if event.get("DTEND") is not None:
-            end = _one(event, "DTEND").dt
+            end = one(event, "DTEND").dt
         elif event.get("DURATION") is not None:
-            end = _plus_duration(self._as_utc, start, _one(event, "DURATION").dt)
+            end = plus_duration(self._as_utc, start, one(event, "DURATION").dt)
         elif isinstance(start, datetime):
             end = start
         else:
@@ -492,25 +415,25 @@ class _Parser:
             return
         recurrence_id = None
         if uid in series and event.get("RECURRENCE-ID") is not None:
-            rid = _one(event, "RECURRENCE-ID").dt
+            rid = one(event, "RECURRENCE-ID").dt
             recurrence_id = (
                 self._as_utc(rid).isoformat() if isinstance(rid, datetime) else rid.isoformat()
             )
-        organizer = _address(_one(event, "ORGANIZER"))
+        organizer = address(one(event, "ORGANIZER"))
         kind = classify_organizer(organizer, self.mailbox.email, self.mailbox.org_domains)
-        status = _text(event, "STATUS").strip().upper()
+        status = text_of(event, "STATUS").strip().upper()
         self.events.append(
             CalendarEvent(
                 uid=uid,
                 start=self._normal(start),
                 end=self._normal(end),
-                subject=_text(event, "SUMMARY"),
+                subject=text_of(event, "SUMMARY"),
                 recurrence_id=recurrence_id,
-                show_as=_show_as(event, status),
+                show_as=show_as(event, status),
                 response=self._response(event, kind),
                 cancelled=status == "CANCELLED",
-                private=_text(event, "CLASS").strip().upper() in ("PRIVATE", "CONFIDENTIAL"),
-                categories=_categories(event),
+                private=text_of(event, "CLASS").strip().upper() in ("PRIVATE", "CONFIDENTIAL"),
+                categories=categories(event),
                 organizer_kind=kind,
                 organizer=organizer,
                 source=self.source,
@@ -520,7 +443,7 @@ class _Parser:
     def _periods(self, master: Any) -> dict[datetime | date, timedelta]:
         """The exact length of each RDATE period of ``master``, by its start (UTC)."""
         out: dict[datetime | date, timedelta] = {}
-        for prop in _as_list(master.get("RDATE")):
+        for prop in as_list(master.get("RDATE")):
             for item in getattr(prop, "dts", []):
                 value = getattr(item, "dt", None)
                 if not isinstance(value, tuple) or len(value) != 2:
@@ -529,7 +452,7 @@ class _Parser:
                 if not isinstance(first, datetime):
                     continue
                 if isinstance(second, timedelta):
-                    end = _plus_duration(self._as_utc, first, second)
+                    end = plus_duration(self._as_utc, first, second)
                 else:
                     end = second
                 out[self._as_utc(first)] = self._as_utc(end) - self._as_utc(first)
@@ -548,20 +471,20 @@ class _Parser:
         """
         if not isinstance(start, datetime) or not isinstance(end, datetime):
             return end
-        rid = _one(event, "RECURRENCE-ID")
+        rid = one(event, "RECURRENCE-ID")
         if rid is not None and (uid, self._normal(rid.dt)) in self.moved:
             return end  # an override: its own DTEND as written (DURATION is rare there)
         master = self.masters.get(uid)
-        if master is None or not isinstance(_one(master, "DTSTART").dt, datetime):
+        if master is None or not isinstance(one(master, "DTSTART").dt, datetime):
             return end
         period = self.periods.get(uid, {}).get(self._as_utc(start))
         if period is not None:
             return self._as_utc(start) + period
         if master.get("DURATION") is not None:
-            return _plus_duration(self._as_utc, start, _one(master, "DURATION").dt)
+            return plus_duration(self._as_utc, start, one(master, "DURATION").dt)
         if master.get("DTEND") is None:
             return end
-        first, last = _one(master, "DTSTART").dt, _one(master, "DTEND").dt
+        first, last = one(master, "DTSTART").dt, one(master, "DTEND").dt
         return self._as_utc(start) + (self._as_utc(last) - self._as_utc(first))
 
     def _overlaps(self, start: datetime, end: datetime) -> bool:
@@ -574,106 +497,9 @@ class _Parser:
     def _response(self, event: Any, kind: OrganizerKind) -> Response:
         if kind is OrganizerKind.SELF:
             return Response.ACCEPTED
-        for attendee in _as_list(event.get("ATTENDEE")):
-            if _address(attendee) == self.email:
+        for attendee in as_list(event.get("ATTENDEE")):
+            if address(attendee) == self.email:
                 params = getattr(attendee, "params", {})
                 partstat = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
-                return _PARTSTAT.get(partstat, Response.NONE)
+                return PARTSTAT.get(partstat, Response.NONE)
         return Response.ACCEPTED
-
-
-def _existing(value: datetime) -> datetime:
-    """``value`` itself, or for a local time skipped by a DST gap the same instant read with
-    the offset before the gap (RFC 5545 3.3.5: 02:30 on a spring-forward night is 03:30).
-
-    zoneinfo already does this; the time zones icalendar builds from a VTIMEZONE block
-    (Outlook) use the offset after the gap instead, which would start the event an hour early.
-    """
-    back = value.astimezone(UTC).astimezone(value.tzinfo)
-    if back.replace(tzinfo=None, fold=0) == value.replace(tzinfo=None, fold=0):
-        return value
-    before = (value - timedelta(days=1)).utcoffset()
-    after = (value + timedelta(days=1)).utcoffset()
-    if before is None or after is None or after <= before:
-        return value
-    return value + (after - before)
-
-
-def _plus_duration(
-    as_utc: Callable[[datetime | date], datetime], start: datetime | date, duration: timedelta
-) -> datetime | date:
-    """``start + duration`` as RFC 5545 3.3.6 means it: days and weeks are nominal (same
-    local time), hours, minutes and seconds exact (so PT1H is one hour across a DST change)."""
-    if not isinstance(start, datetime):
-        return start + duration
-    days = timedelta(days=duration.days)
-    return as_utc(start + days) + (duration - days)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _address(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text.lower().startswith("mailto:"):
-        text = text[len("mailto:") :]
-    return text.strip().lower() or None
-
-
-def _raw_value(prop: Any) -> str:
-    if prop is None:
-        return ""
-    try:
-        raw = prop.to_ical()
-    except Exception:
-        return str(prop)
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return text.replace("\\;", ";").replace("\\,", ",")
-
-
-def _rule_problem(event: Any) -> str | None:
-    """Rule values that parse but would make expansion loop forever or fail."""
-    for rule in _as_list(event.get("RRULE")):
-        for part, least in (("INTERVAL", 1), ("COUNT", 1)):
-            for value in rule.get(part, []):
-                if not isinstance(value, int) or value < least:
-                    shown = escape(str(value))
-                    return f"RRULE {part} must be a whole number of at least {least}, not {shown}"
-    return None
-
-
-def _drop(calendar: Any, broken: set[int]) -> None:
-    """Remove the components whose ``id`` is in ``broken``, wherever they are nested."""
-    stack = [calendar]
-    while stack:
-        component = stack.pop()
-        component.subcomponents = [c for c in component.subcomponents if id(c) not in broken]
-        stack.extend(component.subcomponents)
-
-
-def _show_as(event: Any, status: str) -> ShowAs:
-    busy = _text(event, "X-MICROSOFT-CDO-BUSYSTATUS").strip().upper()
-    if busy in _BUSY_STATUS:
-        return _BUSY_STATUS[busy]
-    if _text(event, "TRANSP").strip().upper() == "TRANSPARENT":
-        return ShowAs.FREE
-    if status == "TENTATIVE":
-        return ShowAs.TENTATIVE
-    return ShowAs.BUSY
-
-
-def _categories(event: Any) -> tuple[str, ...]:
-    found: list[str] = []
-    for prop in _as_list(event.get("CATEGORIES")):
-        names = getattr(prop, "cats", None)
-        values = names if names is not None else str(prop).split(",")
-        for name in values:
-            text = str(name).strip()
-            if text and text not in found:
-                found.append(text)
-    return tuple(found)
