@@ -6,7 +6,8 @@ carry only this calendar's own time zones (``ics_prepare``), make Google's
 (reported as warnings naming their line; the rest of the calendar still counts),
 refuse series whose expansion would cost more than the limits allow
 (``limits``), expand every series in the window with recurring-ical-events in
-bounded batches under the parse deadline, and map each occurrence (busy status,
+bounded batches under the parse deadline (``ics_expand``), and map each
+occurrence with the helpers of ``ics_values`` (busy status,
 response, organizer, privacy, categories). Windows TZIDs (Outlook) are resolved by
 icalendar itself from the CLDR windowsZones table; Outlook display names by
 ``windows_zone_names``.
