@@ -159,8 +159,8 @@ def check_structure(lines: list[ContentLine]) -> Structure:
             if event is not None:
                 bad.setdefault(event, cl)  # that event is skipped, the calendar still counts
                 continue
-            if len(stack) > 1 and "VTIMEZONE" not in (what for what, _ in stack):
-                what = escape(stack[-1][0], 40)  # a VTODO, VFREEBUSY...: not read by calref
+            if "VTIMEZONE" not in (what for what, _ in stack):
+                what = escape(stack[-1][0], 40)  # VCALENDAR, VTODO...: nothing calref reads
                 ignored.append(f"line {cl.line}: not a content line in {what}, ignored: '{shown}'")
                 continue
             return Structure([], f"line {cl.line}: not a content line (NAME:value): '{shown}'")
