@@ -244,3 +244,42 @@ def test_a_server_that_stops_sending_cannot_hold_the_sync_past_the_deadline() ->
         _Stall.release.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+# -- the config block ---------------------------------------------------------------------
+
+
+CONFIG = """\
+timezone: Europe/Stockholm
+calendar_limits:
+  max_bytes: 2048
+  {extra}
+users:
+  - id: anna
+    name: Anna
+    email: anna.berg@example.se
+    extension: "2001"
+    calendars: [{{kind: ics, path: anna.ics}}, {{kind: ics, url: "https://cal.example.se/a.ics"}}]
+"""
+
+
+def test_the_config_block_reaches_every_ics_source(tmp_path: Path) -> None:
+    from sync.config import load_config
+
+    path = tmp_path / "calref.yaml"
+    path.write_text(CONFIG.format(extra="download_seconds: 5"))
+    sources = load_config(path).sources("anna")
+    assert [s.limits.max_bytes for s in sources] == [2048, 2048]  # type: ignore[attr-defined]
+    assert sources[1].download_seconds == 5  # type: ignore[attr-defined]
+    assert sources[0].limits.parse_seconds == CalendarLimits().parse_seconds  # type: ignore[attr-defined]
+
+
+def test_a_wrong_key_in_the_config_block_is_reported_with_its_line(tmp_path: Path) -> None:
+    from rules.errors import ConfigError
+    from sync.config import load_config
+
+    path = tmp_path / "calref.yaml"
+    path.write_text(CONFIG.format(extra="max_occurences: 5"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:4:" in str(caught.value) and "max_occurences" in str(caught.value)
