@@ -258,3 +258,41 @@ def test_times_at_the_ends_of_the_calendar_skip_the_event_not_the_calendar(event
     assert [e.uid for e in result.events] == ["fine"]  # type: ignore[attr-defined]
     (warning,) = result.warnings  # type: ignore[attr-defined]
     assert warning.startswith("line 4: event 'a' skipped: ")
+
+
+def _custom_zone_calendar(offset: str) -> str:
+    return cal(
+        "UID:m\nDTSTART;TZID=Customized Time Zone:20261201T090000\nDURATION:PT1H",
+        zones=_zone("Customized Time Zone", offset),
+    )
+
+
+def test_file_sources_of_two_users_keep_their_own_zone_definitions(tmp_path: Path) -> None:
+    # what `calref run` builds: one source per user's calendar, synced in one process
+    (tmp_path / "east.ics").write_text(_custom_zone_calendar("+0300"))
+    (tmp_path / "west.ics").write_text(_custom_zone_calendar("-0300"))
+    east = IcsFileSource(tmp_path / "east.ics", ANNA)
+    west = IcsFileSource(tmp_path / "west.ics", Mailbox("bo", "bo@example.se", (), "UTC"))
+    for _ in range(2):
+        assert [e.start for e in west.sync(WINDOW, None).events] == [u("2026-12-01T12:00")]
+        assert [e.start for e in east.sync(WINDOW, None).events] == [u("2026-12-01T06:00")]
+
+
+def test_parses_in_parallel_threads_keep_their_own_zone_definitions() -> None:
+    import threading
+
+    texts = {"+0300": u("2026-12-01T06:00"), "-0300": u("2026-12-01T12:00")}
+    wrong: list[str] = []
+
+    def work(offset: str) -> None:
+        for _ in range(15):
+            (event,) = parse(_custom_zone_calendar(offset)).events  # type: ignore[attr-defined]
+            if event.start != texts[offset]:
+                wrong.append(offset)
+
+    threads = [threading.Thread(target=work, args=(o,)) for o in texts for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert wrong == []
