@@ -420,9 +420,11 @@ class _Parser:
             recurrence_id = (
                 self._as_utc(rid).isoformat() if isinstance(rid, datetime) else rid.isoformat()
             )
-        organizer = address(one(event, "ORGANIZER"))
+        organizer = _address(event.get("ORGANIZER"))
         kind = classify_organizer(organizer, self.mailbox.email, self.mailbox.org_domains)
-        status = text_of(event, "STATUS").strip().upper()
+        status = str(event.get("STATUS", "")).strip().upper()
+        if isinstance(event.get("STATUS"), list):  # repeated: the first one counts
+            status = text_of(event, "STATUS").strip().upper()
         self.events.append(
             CalendarEvent(
                 uid=uid,
@@ -504,3 +506,8 @@ class _Parser:
                 partstat = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
                 return PARTSTAT.get(partstat, Response.NONE)
         return Response.ACCEPTED
+
+
+def _address(value: Any) -> str | None:
+    """The organizer's address; of a repeated ORGANIZER, the first."""
+    return address(value[0] if isinstance(value, list) and value else value)

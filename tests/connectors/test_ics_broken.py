@@ -296,3 +296,13 @@ def test_parses_in_parallel_threads_keep_their_own_zone_definitions() -> None:
     for thread in threads:
         thread.join(60)
     assert wrong == []
+
+
+def test_other_repeated_properties_use_the_first() -> None:
+    text = cal(
+        "UID:r\nDTSTART:20261201T090000Z\nDTEND:20261201T100000Z\nSUMMARY:First\nSUMMARY:Second\n"
+        "STATUS:CANCELLED\nSTATUS:CONFIRMED\nORGANIZER:mailto:boss@vendor.com\n"
+        "ORGANIZER:mailto:anna.berg@example.se"
+    )
+    (event,) = parse(text).events  # type: ignore[attr-defined]
+    assert (event.subject, event.cancelled, event.organizer) == ("First", True, "boss@vendor.com")
