@@ -71,6 +71,7 @@ _TIME_PROPS = {
 # Properties an event may have at most once (RFC 5545 3.6.1) whose repetition changes
 # when it happens or which event it is: such an event is skipped.
 _ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
+MAX_WARNINGS = 100  # per calendar; the rest are counted
 
 
 @dataclass
@@ -130,7 +131,11 @@ def parse_ics_report(
     for calendar in prepared.calendars:
         parser.add_calendar(calendar)
     parser.events.sort(key=lambda e: (utc_start(e.start, zone), e.key))
-    return IcsParseResult(parser.events, parser.warnings)
+    warnings = parser.warnings
+    if len(warnings) > MAX_WARNINGS:  # a generated or hostile file must not flood the log
+        more = len(warnings) - MAX_WARNINGS
+        warnings = [*warnings[:MAX_WARNINGS], f"... and {more} more warnings like these"]
+    return IcsParseResult(parser.events, warnings)
 
 
 class _Parser:

@@ -306,3 +306,11 @@ def test_other_repeated_properties_use_the_first() -> None:
     )
     (event,) = parse(text).events  # type: ignore[attr-defined]
     assert (event.subject, event.cancelled, event.organizer) == ("First", True, "boss@vendor.com")
+
+
+def test_warnings_are_capped_per_calendar() -> None:
+    broken = [f"UID:b{i}\nDTSTART:20261201T090000Z\nDTEND:2026" for i in range(150)]
+    result = parse(cal(*broken, FINE))
+    assert [e.uid for e in result.events] == ["fine"]  # type: ignore[attr-defined]
+    assert len(result.warnings) == 101  # type: ignore[attr-defined]
+    assert result.warnings[-1] == "... and 50 more warnings like these"  # type: ignore[attr-defined]
