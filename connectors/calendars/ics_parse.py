@@ -3,14 +3,13 @@
 Pipeline: read the text into icalendar components that remember their lines and
 carry only this calendar's own time zones (``ics_prepare``), make Google's
 ``X-WR-TIMEZONE`` calendars standard with x-wr-timezone, set aside broken VEVENTs
-(reported as warnings naming their line; the rest of the calendar still counts),
-refuse series whose expansion would cost more than the limits allow
-(``limits``), expand every series in the window with recurring-ical-events in
-bounded batches under the parse deadline (``ics_expand``), and map each
-occurrence with the helpers of ``ics_values`` (busy status,
-response, organizer, privacy, categories). Windows TZIDs (Outlook) are resolved by
-icalendar itself from the CLDR windowsZones table; Outlook display names by
-``windows_zone_names``.
+and refuse series whose expansion would cost more than the limits allow
+(``ics_checks``; a skipped event is a warning naming its line, the rest of the
+calendar still counts), expand every series in the window with recurring-ical-events
+in bounded batches under the parse deadline (``ics_expand``), and map each
+occurrence (busy status, response, organizer, privacy, categories) with the helpers
+of ``ics_values``. Windows TZIDs (Outlook) are resolved by icalendar itself from the
+CLDR windowsZones table; Outlook display names by ``windows_zone_names``.
 """
 
 from __future__ import annotations
@@ -20,14 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as day_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 import x_wr_timezone
 
-from connectors.calendars import ics_expand, ics_lines, ics_prepare
+from connectors.calendars import ics_checks, ics_expand, ics_lines, ics_prepare
 from connectors.calendars.base import Mailbox, SyncWindow, classify_organizer
 from connectors.calendars.ics_prepare import short
 from connectors.calendars.ics_values import (
@@ -37,11 +35,8 @@ from connectors.calendars.ics_values import (
     categories,
     component_line,
     drop,
-    existing,
     one,
     plus_duration,
-    raw_value,
-    rule_problem,
     show_as,
     text_of,
     utc_start,
@@ -50,27 +45,12 @@ from connectors.calendars.limits import (
     CalendarLimits,
     Deadline,
     LimitExceeded,
-    escape,
-    impossible_rule,
-    rule_steps,
 )
 from rules.errors import CalendarError
 from rules.model import CalendarEvent, OrganizerKind, Response
 
 log = logging.getLogger(__name__)
 
-_TIME_PROPS = {
-    "DTSTART": "date-time",
-    "DTEND": "date-time",
-    "DURATION": "duration",
-    "RECURRENCE-ID": "date-time",
-    "RRULE": "recurrence rule",
-    "RDATE": "date-time list",
-    "EXDATE": "date-time list",
-}
-# Properties an event may have at most once (RFC 5545 3.6.1) whose repetition changes
-# when it happens or which event it is: such an event is skipped.
-_ONCE = ("UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
 MAX_WARNINGS = 100  # per calendar; the rest are counted
 
 
@@ -156,9 +136,6 @@ class _Parser:
         self.zone = zone
         self.window = window
         self.source = source
-        self.blocks = prepared.blocks
-        self.derived = prepared.derived
-        self.bad = prepared.bad
         self.limits = limits
         self.deadline = deadline
         self.events: list[CalendarEvent] = []
@@ -171,6 +148,15 @@ class _Parser:
         self.span = (
             window.start.astimezone(zone) - timedelta(days=1),
             window.end.astimezone(zone) + timedelta(days=1),
+        )
+        self.check = ics_checks.Checker(
+            timezone=mailbox.timezone,
+            zone=zone,
+            horizon=self.span[1].astimezone(UTC),
+            source=source,
+            prepared=prepared,
+            limits=limits,
+            warnings=self.warnings,
         )
 
     # -- validation -------------------------------------------------------------------------
@@ -185,12 +171,12 @@ class _Parser:
         for component in calendar.walk("VEVENT"):
             self.deadline.check(f"line {component_line(component)}")
             try:
-                cost = self._event_problem(component)
+                cost = self.check.problem(component)
             except LimitExceeded:
                 raise
             except Exception as err:  # a value of a shape we did not foresee: skip the event
                 log.debug("%s: unexpected event shape", self.source, exc_info=True)
-                self._warn(component, f"cannot be read: {short(err, 100)}")
+                self.check.warn(component, f"cannot be read: {short(err, 100)}")
                 cost = None
             if cost is None:
                 broken.add(id(component))
@@ -211,7 +197,7 @@ class _Parser:
             uid = text_of(occurrence, "UID")
             per_uid[uid] = per_uid.get(uid, 0) + 1
             if per_uid[uid] > self.limits.max_occurrences_per_event:
-                raise self._over(
+                raise self.check.over(
                     occurrence,
                     "max_occurrences_per_event",
                     f"an event has more than {self.limits.max_occurrences_per_event} "
@@ -228,7 +214,7 @@ class _Parser:
                 self._add_occurrence(occurrence, series)
             except Exception as err:  # one odd occurrence must not stop the calendar
                 log.debug("%s: unexpected occurrence shape", self.source, exc_info=True)
-                self._warn(occurrence, f"an occurrence cannot be read: {short(err, 100)}")
+                self.check.warn(occurrence, f"an occurrence cannot be read: {short(err, 100)}")
 
     def _index(self, calendar: Any) -> None:
         """Masters, their RDATE periods and the moved occurrences; an event whose times
@@ -245,139 +231,9 @@ class _Parser:
                 else:
                     self.moved.add((uid, self._normal(rid.dt)))
             except (OverflowError, ValueError, TypeError, AttributeError) as err:
-                self._warn(c, f"its times cannot be placed: {short(err, 100)}")
+                self.check.warn(c, f"its times cannot be placed: {short(err, 100)}")
                 broken.add(id(c))
         drop(calendar, broken)
-
-    def _block(self, component: Any) -> ics_lines.Block | None:
-        line = component_line(component)
-        return self.blocks.get(line) if line is not None else None
-
-    def _line_of(self, component: Any, name: str) -> int | None:
-        block = self._block(component)
-        return block.line_of(name) if block is not None else component_line(component)
-
-    def _event_problem(self, event: Any) -> int | None:
-        """The estimated recurrence steps of a usable ``event``; None (and a warning) when
-        it cannot be used. Raises ``LimitExceeded`` when it is over a bound."""
-        bad = self.bad.get(component_line(event) or 0)
-        if bad is not None:
-            self._warn(
-                event, f"not a content line (NAME:value): '{escape(bad.text, 60)}'", line=bad.line
-            )
-            return None
-        block = self._block(event)
-        if block is not None:
-            twice = block.repeated(_ONCE)
-            if twice:
-                name, first, second = twice
-                self._warn(event, f"{name} appears more than once (lines {first} and {second})")
-                return None
-        for name, message in event.errors:
-            if name in _TIME_PROPS:
-                raw_text = raw_value(one(event, name))
-                self._warn(
-                    event,
-                    f"{name} is not a valid {_TIME_PROPS[name]}: '{escape(raw_text)}' "
-                    f"({escape(message, 100)})",
-                    line=self._line_of(event, name),
-                )
-                return None
-        if event.get("UID") is None:
-            self._warn(event, "a VEVENT has no UID")
-            return None
-        start_prop = one(event, "DTSTART")
-        if start_prop is None:
-            self._warn(event, "the event has no DTSTART")
-            return None
-        start = start_prop.dt
-        if not isinstance(start, date):
-            self._warn(
-                event, "DTSTART is not a date or date-time", line=self._line_of(event, "DTSTART")
-            )
-            return None
-        for name, kind in (("DTEND", date), ("RECURRENCE-ID", date), ("DURATION", timedelta)):
-            prop = one(event, name)
-            if prop is not None and not isinstance(getattr(prop, "dt", None), kind):
-                self._warn(
-                    event,
-                    f"{name} is not a valid {_TIME_PROPS[name]}",
-                    line=self._line_of(event, name),
-                )
-                return None
-        bad_rule = rule_problem(event)
-        if bad_rule:
-            self._warn(event, bad_rule, line=self._line_of(event, "RRULE"))
-            return None
-        tzid = start_prop.params.get("TZID")
-        if tzid and isinstance(start, datetime) and start.tzinfo is None:
-            self._warn(
-                event,
-                f"unknown time zone '{escape(str(tzid))}'; "
-                f"its times are read as {self.mailbox.timezone}",
-                skipped=False,
-                line=self._line_of(event, "DTSTART"),
-            )
-        end_prop = one(event, "DTEND")
-        if end_prop is not None:
-            end = end_prop.dt
-            if isinstance(start, datetime) != isinstance(end, datetime):
-                self._warn(
-                    event,
-                    "DTSTART and DTEND mix a date with a date-time",
-                    line=self._line_of(event, "DTEND"),
-                )
-                return None
-            if self._as_utc(end) < self._as_utc(start):
-                self._warn(event, "DTEND is before DTSTART", line=self._line_of(event, "DTEND"))
-                return None
-        return self._rule_cost(event, start)
-
-    def _rule_cost(self, event: Any, start: datetime | date) -> int | None:
-        """Steps the expansion will take for ``event``; over a bound raises LimitExceeded."""
-        rdates = sum(len(getattr(p, "dts", [])) for p in as_list(event.get("RDATE")))
-        if rdates > self.limits.max_rdates:
-            raise self._over(
-                event,
-                "max_rdates",
-                f"an event has {rdates} RDATEs, more than {self.limits.max_rdates}",
-                "RDATE",
-            )
-        total = 1 + rdates
-        for rule in as_list(event.get("RRULE")):
-            impossible = impossible_rule(rule)
-            if impossible:
-                self._warn(
-                    event,
-                    f"RRULE can never occur: {impossible}",
-                    line=self._line_of(event, "RRULE"),
-                )
-                return None
-            total += rule_steps(rule, start, self.span[1].astimezone(UTC), self.zone)
-        if total > self.limits.max_rule_steps:
-            raise self._over(
-                event,
-                "max_rule_steps",
-                f"an event's RRULE steps through about {total:,} instants from its DTSTART "
-                f"to the end of the window, more than {self.limits.max_rule_steps:,}",
-                "RRULE",
-            )
-        return total
-
-    def _over(self, event: Any, limit: str, problem: str, prop: str | None = None) -> LimitExceeded:
-        line = self._line_of(event, prop) if prop else component_line(event)
-        where = f"line {line}: " if line is not None else ""
-        return LimitExceeded(self.source, limit, where + problem)
-
-    def _warn(
-        self, event: Any, message: str, *, skipped: bool = True, line: int | None = None
-    ) -> None:
-        line = line if line is not None else component_line(event)
-        uid = text_of(event, "UID") if event.get("UID") is not None else None
-        where = f"line {line}: " if line is not None else ""
-        what = f"event '{escape(uid, 60)}'" if uid and uid not in self.derived else "an event"
-        verb = " skipped" if skipped else ""
-        self.warnings.append(f"{where}{what}{verb}: {message}")
 
     # -- expansion --------------------------------------------------------------------------
 
@@ -385,7 +241,7 @@ class _Parser:
         self, calendar: icalendar.Calendar, events: list[Any], steps: dict[int, int]
     ) -> Iterator[Any]:
         def skipped(component: Any, err: Exception) -> None:
-            self._warn(component, f"its recurrence cannot be expanded: {short(err)}")
+            self.check.warn(component, f"its recurrence cannot be expanded: {short(err)}")
 
         return ics_expand.occurrences(
             calendar, events, steps, self.span, self.limits.max_rule_steps, self.deadline, skipped
@@ -394,11 +250,7 @@ class _Parser:
     # -- mapping ----------------------------------------------------------------------------
 
     def _as_utc(self, value: datetime | date) -> datetime:
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=self.zone)
-            return existing(value).astimezone(UTC)
-        return datetime.combine(value, day_time(), self.zone).astimezone(UTC)
+        return self.check.as_utc(value)
 
     def _normal(self, value: datetime | date) -> datetime | date:
         return self._as_utc(value) if isinstance(value, datetime) else value
