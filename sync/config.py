@@ -33,6 +33,7 @@ from connectors.calendars.base import (
     is_own_calendar,
     split_shared,
 )
+from connectors.calendars.limits import CalendarLimitsConfig
 from connectors.calendars.organizer import normalize_domain
 from rules.actions import ForwardPolicy, normalize_number
 from rules.dialling import (
@@ -189,6 +190,7 @@ class ConfigFile(_Strict):
     sync: SyncConfig = SyncConfig()
     connections: dict[str, dict[str, Any]] = {}
     push: PushConfig | None = None
+    calendar_limits: CalendarLimitsConfig = CalendarLimitsConfig()  # docs/calendar-limits.md
     users: list[UserConfig] = []
 
 
@@ -403,15 +405,16 @@ def _check_calendar_entry(
 def _ics_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
     from connectors.calendars.ics import build_ics_source
 
-    return build_ics_source(entry, mailbox, app.base_dir)
+    return build_ics_source(entry, mailbox, app.base_dir, app.file.calendar_limits.limits())
 
 
 def _connector_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
     kind = entry["kind"]
     module, connection_model, calendar_model = _connector_models(kind)
     connection = app.connection(kind, connection_model)
+    bounds = {"limits": app.file.calendar_limits.limits()} if kind == "caldav" else {}
     source: CalendarSource = module.build_source(
-        connection, calendar_model.model_validate(entry), mailbox
+        connection, calendar_model.model_validate(entry), mailbox, **bounds
     )
     return source
 

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.caldav_client import CTAG_TAG, SYNC_TOKEN_TAG, CalDAVCollection, Sleep
+from connectors.calendars.limits import CalendarLimits
 from connectors.secrets import Secret, read_secret
 from rules.errors import CalendarError, CalrefError
 from rules.model import CalendarEvent
@@ -151,7 +152,9 @@ class CalDAVSource:
         max_retry_wait: float = 60.0,
         sleep: Sleep = time.sleep,
         parser: Parser | None = None,
+        limits: CalendarLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._url = calendar_url if calendar_url.endswith("/") else calendar_url + "/"
         self._mailbox = mailbox
         self._id = source_id or f"caldav:{mailbox.email}"
@@ -328,8 +331,9 @@ class CalDAVSource:
         if not data:
             return []
         parser = self._parser or _default_parser()
+        bounds = {"limits": self._limits} if self._limits is not None else {}
         try:
-            return parser(data, mailbox=self._mailbox, window=window, source=self._id)
+            return parser(data, mailbox=self._mailbox, window=window, source=self._id, **bounds)
         except CalrefError as err:
             log.warning("%s: skipping unreadable calendar object %s: %s", self._id, href, err)
             return None
@@ -363,6 +367,7 @@ def build_source(
     *,
     sleep: Sleep = time.sleep,
     parser: Parser | None = None,
+    limits: CalendarLimits | None = None,
 ) -> CalDAVSource:
     """The source for ``mailbox``'s CalDAV calendar; reads the password from env or file."""
     login = entry if entry.username else connection
@@ -387,4 +392,5 @@ def build_source(
         max_retry_wait=connection.max_retry_wait,
         sleep=sleep,
         parser=parser,
+        limits=limits,
     )

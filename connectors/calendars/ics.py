@@ -16,13 +16,16 @@ from typing import Any
 from connectors.calendars.base import CalendarSource, Mailbox
 from connectors.calendars.ics_parse import IcsParseResult, parse_ics, parse_ics_report
 from connectors.calendars.ics_source import IcsFileSource, IcsUrlSource, redact_url
+from connectors.calendars.limits import CalendarLimits, LimitExceeded
 from connectors.secrets import Secret, read_secret
 from rules.errors import CalrefError, ConfigError, Problem
 
 __all__ = [
+    "CalendarLimits",
     "IcsFileSource",
     "IcsParseResult",
     "IcsUrlSource",
+    "LimitExceeded",
     "build_ics_source",
     "parse_ics",
     "parse_ics_report",
@@ -44,12 +47,19 @@ _KEYS = {
 }
 
 
-def build_ics_source(entry: Mapping[str, Any], mailbox: Mailbox, base_dir: Path) -> CalendarSource:
+def build_ics_source(
+    entry: Mapping[str, Any],
+    mailbox: Mailbox,
+    base_dir: Path,
+    limits: CalendarLimits | None = None,
+) -> CalendarSource:
     """A file or URL source for one calendar entry of ``mailbox``'s user.
 
     ``path`` is relative to ``base_dir`` (the config file's folder). A secret
     URL can come from ``url_env``/``url_file``; basic-auth password from
-    ``password_env``/``password_file``. Raises ``ConfigError`` naming the problem.
+    ``password_env``/``password_file``. ``limits`` are the config's
+    ``calendar_limits`` (an entry's own ``max_bytes`` wins for its URL). Raises
+    ``ConfigError`` naming the problem.
     """
     place = f"calendar entry of user {mailbox.user_id!r}"
 
@@ -72,7 +82,7 @@ def build_ics_source(entry: Mapping[str, Any], mailbox: Mailbox, base_dir: Path)
         extra = sorted(set(entry) - {"kind", "path"})
         if extra:
             raise fail(f"{', '.join(extra)} only apply to url calendars")
-        return IcsFileSource(base_dir / entry["path"], mailbox)
+        return IcsFileSource(base_dir / entry["path"], mailbox, limits=limits)
     try:
         if where == ["url"]:
             if not isinstance(entry["url"], str):
@@ -106,7 +116,7 @@ def build_ics_source(entry: Mapping[str, Any], mailbox: Mailbox, base_dir: Path)
                 raise fail(f"{key} must be a non-negative number, not {value!r}")
             options[key] = value
     try:
-        return IcsUrlSource(url, mailbox, auth=auth, **options)
+        return IcsUrlSource(url, mailbox, auth=auth, limits=limits, **options)
     except CalrefError as err:
         raise fail(str(err)) from None
 

@@ -1,31 +1,40 @@
-"""Line-level view of an iCalendar text: structure checks and finding a property's line.
+"""Line-level view of an iCalendar text: unfolding, structure checks, component blocks.
 
 icalendar parses content lines without remembering where they came from. To give
 errors like ``line 14: DTSTART is not a valid date-time`` this module keeps the
 physical line number of every unfolded content line, checks the BEGIN/END
-structure before the real parser runs, and finds the line of a property inside
-the VEVENT with a given UID.
+structure before the real parser runs, and groups the lines of each top-level
+VEVENT and VTIMEZONE into a ``Block`` (its own properties, not nested VALARMs or
+STANDARD/DAYLIGHT parts). Unfolding is linear in the size of the text (a 4 MB
+folded DESCRIPTION is one pass), and the optional deadline is checked as it goes.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
+from connectors.calendars.limits import Deadline, escape
+
 _NAME = re.compile(r"^[A-Za-z0-9-]+")
+_NEWLINE = re.compile(r"\r?\n")  # what icalendar splits on; a lone CR stays in the line
+OURS = "X-CALREF-"  # properties the parser adds; the same names in the input are dropped
+_CHECK_EVERY = 2048
 
 
 @dataclass(frozen=True, slots=True)
 class ContentLine:
-    """One unfolded content line and the 1-based physical line it starts on."""
+    """One unfolded content line and the 1-based physical lines it spans."""
 
     line: int
     text: str
+    last: int = 0
+    name: str = field(init=False, compare=False)
 
-    @property
-    def name(self) -> str:
+    def __post_init__(self) -> None:
         match = _NAME.match(self.text)
-        return match.group(0).upper() if match else ""
+        object.__setattr__(self, "name", match.group(0).upper() if match else "")
 
     @property
     def value(self) -> str:
@@ -40,15 +49,34 @@ class ContentLine:
 
 
 @dataclass
-class EventBlock:
-    """The content lines of one VEVENT (its own properties, not nested VALARMs)."""
+class Block:
+    """The content lines of one top-level VEVENT or VTIMEZONE (its own properties)."""
 
+    kind: str
     begin: int
     lines: list[ContentLine] = field(default_factory=list)
+    first: int = 0  # index of its BEGIN line in the calendar's content lines
+    last: int = 0  # index of its END line
+
+    def values(self, name: str) -> list[str]:
+        return [c.value.strip() for c in self.lines if c.name == name]
+
+    def line_of(self, name: str, nth: int = 0) -> int:
+        found = [c.line for c in self.lines if c.name == name]
+        return found[nth] if len(found) > nth else self.begin
 
     @property
     def uid(self) -> str | None:
-        return next((c.value.strip() for c in self.lines if c.name == "UID"), None)
+        values = self.values("UID")
+        return values[0] if values else None
+
+    def repeated(self, names: tuple[str, ...]) -> tuple[str, int, int] | None:
+        """The first of ``names`` that appears more than once: (name, first line, second)."""
+        counts = Counter(c.name for c in self.lines)
+        for name in names:
+            if counts[name] > 1:
+                return name, self.line_of(name, 0), self.line_of(name, 1)
+        return None
 
 
 def decode(data: bytes | str) -> tuple[str, bool]:
@@ -64,90 +92,129 @@ def decode(data: bytes | str) -> tuple[str, bool]:
         return data.decode("cp1252", errors="replace"), True
 
 
-def content_lines(text: str) -> list[ContentLine]:
-    """Unfold ``text`` (RFC 5545 §3.1) keeping each logical line's first physical line."""
+def content_lines(text: str, deadline: Deadline | None = None) -> list[ContentLine]:
+    """Unfold ``text`` (RFC 5545 §3.1) keeping each logical line's physical lines.
+
+    Linear: the folded parts of a line are collected and joined once. Lines of our
+    own ``X-CALREF-`` namespace are dropped (the parser adds its own).
+    """
     out: list[ContentLine] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if raw[:1] in (" ", "\t") and out:
-            last = out[-1]
-            out[-1] = ContentLine(last.line, last.text + raw[1:])
+    start = last = 0
+    parts: list[str] = []
+
+    def flush() -> None:
+        if parts:
+            joined = "".join(parts)
+            if not joined.upper().startswith(OURS):
+                out.append(ContentLine(start, joined, last))
+
+    for number, raw in enumerate(_NEWLINE.split(text), start=1):
+        if deadline is not None and number % _CHECK_EVERY == 0:
+            deadline.check(f"line {number}")
+        if raw[:1] in (" ", "\t") and parts:
+            parts.append(raw[1:])
+            last = number
         elif raw.strip():
-            out.append(ContentLine(number, raw))
+            flush()
+            start = last = number
+            parts = [raw]
+    flush()
     return out
 
 
-def structure_problem(lines: list[ContentLine]) -> str | None:
-    """The first structural problem (not a calendar, bad line, unbalanced BEGIN/END), if any."""
+@dataclass
+class Structure:
+    """The lines that make up the calendar(s), or the problem that rejects the file."""
+
+    lines: list[ContentLine]
+    problem: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    bad: dict[int, ContentLine] = field(default_factory=dict)  # VEVENT begin -> first bad line
+
+
+def check_structure(lines: list[ContentLine]) -> Structure:
+    """Check BEGIN/END balance; text after the last END:VCALENDAR is dropped with a warning."""
     if not lines or lines[0].text.strip().upper() != "BEGIN:VCALENDAR":
-        first = lines[0].text.strip()[:40] if lines else ""
-        shown = f": starts with {first!r}" if first else ": the file is empty"
-        return f"not an iCalendar file (no BEGIN:VCALENDAR at the start){shown}"
+        first = escape(lines[0].text.strip(), 40) if lines else ""
+        shown = f": starts with '{first}'" if first else ": the file is empty"
+        return Structure([], f"not an iCalendar file (no BEGIN:VCALENDAR at the start){shown}")
     stack: list[tuple[str, int]] = []
-    for cl in lines:
-        if not cl.name or (cl.value == "" and ":" not in cl.text):
-            return f"line {cl.line}: not a content line (NAME:value): {cl.text[:60]!r}"
+    kept: list[ContentLine] = []
+    bad: dict[int, ContentLine] = {}
+    ignored: list[str] = []
+    for index, cl in enumerate(lines):
+        if not stack and index > 0 and not _is_begin_calendar(cl):
+            shown = escape(cl.text.strip(), 40)
+            return Structure(
+                kept,
+                warnings=[
+                    *ignored,
+                    f"line {cl.line}: text after END:VCALENDAR ignored (starts '{shown}')",
+                ],
+                bad=bad,
+            )
+        if not cl.name or ":" not in cl.text:
+            shown = escape(cl.text, 60)
+            event = next((line for what, line in stack if what == "VEVENT"), None)
+            if event is not None:
+                bad.setdefault(event, cl)  # that event is skipped, the calendar still counts
+                continue
+            if "VTIMEZONE" not in (what for what, _ in stack):
+                what = escape(stack[-1][0], 40)  # VCALENDAR, VTODO...: nothing calref reads
+                ignored.append(f"line {cl.line}: not a content line in {what}, ignored: '{shown}'")
+                continue
+            return Structure([], f"line {cl.line}: not a content line (NAME:value): '{shown}'")
+        kept.append(cl)
         if cl.name in ("BEGIN", "END"):
             what = cl.value.strip().upper()
+            shown = escape(what, 40)
             if cl.name == "BEGIN":
                 stack.append((what, cl.line))
             elif not stack:
-                return f"line {cl.line}: END:{what} without a matching BEGIN"
+                return Structure([], f"line {cl.line}: END:{shown} without a matching BEGIN")
             elif stack[-1][0] != what:
                 open_what, open_line = stack[-1]
-                return (
-                    f"line {cl.line}: END:{what} found but BEGIN:{open_what} "
-                    f"from line {open_line} is still open"
+                return Structure(
+                    [],
+                    f"line {cl.line}: END:{shown} found but BEGIN:{escape(open_what, 40)} "
+                    f"from line {open_line} is still open",
                 )
             else:
                 stack.pop()
-        elif not stack:
-            return f"line {cl.line}: {cl.name} is outside BEGIN:VCALENDAR ... END:VCALENDAR"
     if stack:
         what, line = stack[-1]
-        return f"line {line}: BEGIN:{what} has no matching END:{what} (the file is cut short?)"
-    return None
+        shown = escape(what, 40)
+        return Structure(
+            [], f"line {line}: BEGIN:{shown} has no matching END:{shown} (the file is cut short?)"
+        )
+    return Structure(kept, warnings=ignored, bad=bad)
 
 
-def event_blocks(lines: list[ContentLine]) -> list[EventBlock]:
-    """Every VEVENT block with its own property lines (nested components skipped)."""
-    blocks: list[EventBlock] = []
-    depth_in_event = 0
-    current: EventBlock | None = None
-    for cl in lines:
+def _is_begin_calendar(cl: ContentLine) -> bool:
+    return cl.name == "BEGIN" and cl.value.strip().upper() == "VCALENDAR"
+
+
+def blocks(
+    lines: list[ContentLine], kinds: tuple[str, ...] = ("VEVENT", "VTIMEZONE")
+) -> list[Block]:
+    """Every VEVENT/VTIMEZONE not inside another one, with its own property lines."""
+    found: list[Block] = []
+    current: Block | None = None
+    inner = 0
+    for index, cl in enumerate(lines):
         if cl.name == "BEGIN":
-            if cl.value.strip().upper() == "VEVENT" and current is None:
-                current = EventBlock(cl.line)
-                depth_in_event = 0
-            elif current is not None:
-                depth_in_event += 1
+            if current is not None:
+                inner += 1
+            elif cl.value.strip().upper() in kinds:
+                current = Block(cl.value.strip().upper(), cl.line, first=index)
+                inner = 0
         elif cl.name == "END" and current is not None:
-            if depth_in_event == 0 and cl.value.strip().upper() == "VEVENT":
-                blocks.append(current)
+            if inner == 0:
+                current.last = index
+                found.append(current)
                 current = None
             else:
-                depth_in_event -= 1
-        elif current is not None and depth_in_event == 0:
+                inner -= 1
+        elif current is not None and inner == 0:
             current.lines.append(cl)
-    return blocks
-
-
-def find_line(
-    blocks: list[EventBlock], uid: str | None, prop: str, value: str | None = None
-) -> int | None:
-    """The line of ``prop`` (with ``value`` if given) in a VEVENT whose UID is ``uid``."""
-    fallback: int | None = None
-    for block in blocks:
-        if block.uid != uid:
-            continue
-        for cl in block.lines:
-            if cl.name != prop.upper():
-                continue
-            if value is None or cl.value.strip() == value.strip():
-                return cl.line
-            fallback = fallback or cl.line
-    return fallback
-
-
-def block_line(blocks: list[EventBlock], uid: str | None) -> int | None:
-    """The BEGIN:VEVENT line of the first VEVENT with ``uid``."""
-    return next((b.begin for b in blocks if b.uid == uid), None)
+    return found

@@ -5,6 +5,11 @@ the opaque ``state`` only to say "nothing changed": the file's identity
 (mtime_ns, size, SHA-256) or the URL's validators (ETag, Last-Modified, SHA-256),
 always together with the window they were read for, because a moved window can
 bring new occurrences of an unchanged file.
+
+Both read within ``CalendarLimits`` (docs/calendar-limits.md): a file or body over
+``max_bytes`` is refused before it is parsed, and a URL's whole download (every
+redirect hop and the body) must end within ``download_seconds``, checked after each
+chunk and, for a read that blocks, by waiting for the download on a worker thread.
 """
 
 from __future__ import annotations
@@ -12,23 +17,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.ics_parse import parse_ics_report
+from connectors.calendars.limits import CalendarLimits, LimitExceeded
 from connectors.calendars.throttle import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, ThrottledError
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -67,18 +75,27 @@ class _State:
 class IcsFileSource:
     """An .ics file on disk (e.g. an Outlook or Google export the admin drops in a folder)."""
 
-    def __init__(self, path: str | Path, mailbox: Mailbox) -> None:
+    def __init__(
+        self, path: str | Path, mailbox: Mailbox, *, limits: CalendarLimits | None = None
+    ) -> None:
         self.path = Path(path)
         self.mailbox = mailbox
+        self.limits = limits or CalendarLimits()
 
     @property
     def id(self) -> str:
         return str(self.path)
 
     def sync(self, window: SyncWindow, state: str | None) -> SyncResult:
+        limit = self.limits.max_bytes
         try:
-            data = self.path.read_bytes()
             info = self.path.stat()
+            if info.st_size > limit:
+                raise self._too_big(info.st_size)
+            with self.path.open("rb") as handle:
+                data = handle.read(limit + 1)  # the file may grow between stat and read
+            if len(data) > limit:
+                raise self._too_big(len(data))
         except FileNotFoundError:
             raise CalendarError(self.id, "the file does not exist") from None
         except OSError as err:
@@ -92,9 +109,17 @@ class IcsFileSource:
         old = _State.load(state)
         if old is not None and old.sha256 == new.sha256 and old.window == new.window:
             return SyncResult(events=[], full=False, state=new.dump())
-        parsed = parse_ics_report(data, mailbox=self.mailbox, window=window, source=self.id)
+        parsed = parse_ics_report(
+            data, mailbox=self.mailbox, window=window, source=self.id, limits=self.limits
+        )
         return SyncResult(
             events=parsed.events, full=True, state=new.dump(), warnings=parsed.warnings
+        )
+
+    def _too_big(self, size: int) -> LimitExceeded:
+        limit = self.limits.max_bytes
+        return LimitExceeded(
+            self.id, "max_bytes", f"the file has {size:,} bytes or more, more than {limit:,}"
         )
 
 
@@ -135,11 +160,13 @@ class IcsUrlSource:
         mailbox: Mailbox,
         *,
         client: httpx.Client | None = None,
-        max_bytes: int = 10 * MiB,
+        max_bytes: int | None = None,
         timeout: float = 30.0,
         max_redirects: int = 3,
         auth: tuple[str, Secret] | None = None,
         clock: Callable[[], datetime] | None = None,
+        limits: CalendarLimits | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if url.lower().startswith("webcal://"):
             url = "https://" + url[len("webcal://") :]
@@ -150,7 +177,11 @@ class IcsUrlSource:
             raise CalendarError(self._id, "only http:// and https:// calendar URLs are supported")
         self.mailbox = mailbox
         self._client = client or httpx.Client()
-        self.max_bytes = max_bytes
+        self.limits = limits or CalendarLimits()
+        self.max_bytes = self.limits.max_bytes if max_bytes is None else max_bytes
+        self.download_seconds = self.limits.download_seconds
+        self._monotonic = monotonic
+        self._download_end = 0.0
         self.timeout = timeout
         self.max_redirects = max_redirects
         self._auth = auth
@@ -179,7 +210,7 @@ class IcsUrlSource:
             if old.last_modified:
                 headers["If-Modified-Since"] = old.last_modified
         try:
-            status, body, etag, modified = self._fetch(headers)
+            status, body, etag, modified = self._fetch_in_time(headers)
         except httpx.TimeoutException:
             raise CalendarError(
                 self.id, f"timed out after {self.timeout:g} s", transient=True
@@ -199,16 +230,57 @@ class IcsUrlSource:
         self._cache = (digest, body)
         if old is not None and same_window and old.sha256 == digest:
             return SyncResult(events=[], full=False, state=new.dump())
-        parsed = parse_ics_report(body, mailbox=self.mailbox, window=window, source=self.id)
+        parsed = parse_ics_report(
+            body, mailbox=self.mailbox, window=window, source=self.id, limits=self.limits
+        )
         return SyncResult(
             events=parsed.events, full=True, state=new.dump(), warnings=parsed.warnings
         )
+
+    def _late(self) -> LimitExceeded:
+        return LimitExceeded(
+            self.id,
+            "download_seconds",
+            f"the download took longer than {self.download_seconds:g} s",
+            transient=True,
+        )
+
+    def _fetch_in_time(self, headers: dict[str, str]) -> tuple[int, bytes, str | None, str | None]:
+        """``_fetch`` that returns or fails within ``download_seconds``.
+
+        The chunk loop checks the deadline itself; a read that blocks (a server that
+        stops sending) is left to end on its own read timeout in the worker thread
+        while this call reports the source as failing on time.
+        """
+        self._download_end = self._monotonic() + self.download_seconds
+        outcome: list[Any] = []
+
+        def work() -> None:
+            try:
+                outcome.append(self._fetch(headers))
+            except BaseException as err:  # handed to the caller below
+                outcome.append(err)
+
+        worker = threading.Thread(target=work, name=f"ics-download {self.id}", daemon=True)
+        worker.start()
+        worker.join(self.download_seconds + 0.05)
+        if not outcome:
+            raise self._late()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        result: tuple[int, bytes, str | None, str | None] = outcome[0]
+        return result
+
+    def _check_deadline(self) -> None:
+        if self._monotonic() > self._download_end:
+            raise self._late()
 
     def _fetch(self, headers: dict[str, str]) -> tuple[int, bytes, str | None, str | None]:
         """GET with manual, counted redirects; returns (status, body, etag, last-modified)."""
         url = httpx.URL(self._url)
         origin = (url.scheme, url.host, url.port)
         for hop in range(self.max_redirects + 1):
+            self._check_deadline()
             same_origin = (url.scheme, url.host, url.port) == origin
             auth = None
             if self._auth and same_origin:
@@ -255,16 +327,19 @@ class IcsUrlSource:
             raise CalendarError(self.id, f"unexpected HTTP status {code}")
 
     def _read_limited(self, resp: httpx.Response) -> bytes:
-        too_big = f"the calendar is larger than the limit of {self.max_bytes} bytes"
+        too_big = LimitExceeded(
+            self.id, "max_bytes", f"the calendar is larger than {self.max_bytes:,} bytes"
+        )
         declared = resp.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            raise CalendarError(self.id, too_big)
+            raise too_big
         chunks: list[bytes] = []
         total = 0
         for chunk in resp.iter_bytes():
+            self._check_deadline()
             total += len(chunk)
             if total > self.max_bytes:
-                raise CalendarError(self.id, too_big)
+                raise too_big
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -192,3 +192,53 @@ def test_one_broken_event_is_skipped_with_a_warning_and_the_rest_still_refer(
     assert any("line 24" in w for w in warnings)
     doc = json.loads(done.stdout)
     assert [r["message"] for r in doc["referrals"]] == ["Morgonmöte", "Eftermiddagsmöte"]
+
+
+HOSTILE = """\
+timezone: Europe/Stockholm
+organization: {{domains: [example.se]}}
+calendar_limits: {{max_rule_steps: 100000, parse_seconds: 20}}
+users:
+  - id: hostile
+    name: Hans Hostil
+    email: hans@example.se
+    extension: "2006"
+    calendars:
+      - {{kind: ics, path: {dir}/storm.ics}}
+      - {{kind: ics, path: {dir}/duplicate.ics}}
+"""
+STORM = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:storm\r\n"
+    "DTSTART:19000101T000000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=MINUTELY\r\n"
+    "SUMMARY:Sekret storm\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+DUPLICATE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+    "BEGIN:VEVENT\r\nUID:dup\r\nDTSTART:20261201T090000Z\r\nDTSTART:20261201T100000Z\r\n"
+    "DTEND:20261201T110000Z\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:ok\r\nDTSTART:20261202T090000Z\r\nDTEND:20261202T100000Z\r\n"
+    "SUMMARY:Planering\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+@pytest.mark.timeout(120)
+def test_a_hostile_calendar_fails_fast_by_its_bound_and_a_broken_event_is_only_skipped(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "storm.ics").write_text(STORM)
+    (tmp_path / "duplicate.ics").write_text(DUPLICATE)
+    config = tmp_path / "calref.yaml"
+    config.write_text(HOSTILE.format(dir=tmp_path))
+    done = calref(
+        "preview", "-c", str(config), "--from", "2026-11-30", "--to", "2026-12-07", "--json"
+    )
+    assert "Traceback" not in done.stderr
+    assert "storm.ics: line 8: an event's RRULE steps through about" in done.stderr
+    assert "limit max_rule_steps" in done.stderr
+    assert "Sekret" not in done.stderr  # the bound names the line, not the subject
+    assert "line 4: event 'dup' skipped: DTSTART appears more than once" in done.stderr
+    (doc,) = json.loads(done.stdout)
+    assert [r["message"] for r in doc["referrals"]] == ["Planering"]
+    checked = calref("check", "-c", str(config), "--connect")
+    assert "Traceback" not in checked.stderr + checked.stdout
+    assert "max_rule_steps" in checked.stderr + checked.stdout

@@ -232,3 +232,60 @@ def test_broken_events_are_skipped_with_a_warning_and_the_rest_still_count(
         "line 24: event 'broken-rule@example.se' skipped: "
         "RRULE is not a valid recurrence rule: 'FREQ=SOMETIMES'"
     )
+
+
+def test_a_used_vtimezone_with_an_impossible_offset_is_ignored_with_a_warning(
+    corpus_dir: Path,
+) -> None:
+    text = (corpus_dir / "public" / "icalendar_bad_utc_offset.ics").read_text()
+    event = "BEGIN:VEVENT\r\nUID:p\r\nDTSTART;TZID=Europe/Prague:20261201T090000\r\nEND:VEVENT\r\n"
+    text = text.replace("END:VCALENDAR", event + "END:VCALENDAR")
+    result = parse_ics_report(
+        text, mailbox=MAILBOX, window=window("2026-11-01", "2026-12-31"), source="x.ics"
+    )
+    assert [e.start for e in result.events] == [u("2026-12-01T08:00")]
+    assert result.warnings == [
+        "line 2: VTIMEZONE 'Europe/Prague' ignored: cannot be read: Offset must be less "
+        "than 24 hours, was +5744; its name is read as the IANA zone"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "uids", "warnings"),
+    [
+        (
+            "icalendar_issue_350_trailing_comment.ics",
+            None,
+            [
+                "line 36: text after END:VCALENDAR ignored "
+                "(starts 'X-COMMENT:Cached from 2022-02-20 14:28:2...')"
+            ],
+        ),
+        ("icalendar_bad_utc_offset.ics", [], []),  # no event uses the broken zone: dropped
+        (
+            "icalendar_issue_168_bad_line.ics",
+            [],
+            [
+                "line 6: event '123' skipped: not a content line (NAME:value): "
+                "'X-APPLE-RADIUS=49.91307046514149'"
+            ],
+        ),
+        (
+            "icalendar_america_new_york_duplicate_dtstart.ics",
+            [],
+            ["line 55: event 'noend123' skipped: DTSTART appears more than once (lines 57 and 58)"],
+        ),
+    ],
+)
+def test_public_calendars_that_once_failed_whole_are_read_event_by_event(
+    corpus_dir: Path, name: str, uids: list[str] | None, warnings: list[str]
+) -> None:
+    result = parse_ics_report(
+        (corpus_dir / "public" / name).read_bytes(),
+        mailbox=MAILBOX,
+        window=window("2010-01-01", "2030-01-01"),
+        source=name,
+    )
+    if uids is not None:
+        assert [e.uid for e in result.events] == uids
+    assert result.warnings == warnings

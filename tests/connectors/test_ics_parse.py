@@ -137,7 +137,7 @@ def test_end_before_start_and_mixed_date_types_are_skipped_with_warnings() -> No
             "line 4: END:VCALENDAR found but BEGIN:VEVENT from line 2 is still open",
         ),
         (
-            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nthis is not a property\nEND:VEVENT\n"
+            "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:x\nthis is not a property\nEND:VTIMEZONE\n"
             "END:VCALENDAR\n",
             "line 4: not a content line (NAME:value): 'this is not a property'",
         ),
@@ -148,6 +148,21 @@ def test_a_malformed_calendar_is_one_calendar_error(text: str, problem: str) -> 
         parse_ics(text, mailbox=ANNA, window=WINDOW, source="https://example.se/anna.ics")
     assert caught.value.problem == problem
     assert str(caught.value).startswith("https://example.se/anna.ics: ")
+
+
+def test_a_line_that_is_not_a_property_inside_an_event_skips_only_that_event() -> None:
+    text = cal(
+        "UID:a\nthis is not a property\nDTSTART:20261130T090000Z", "UID:b\nDTSTART:20261130T100000Z"
+    )
+    result = parse_ics_report(text, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.uid for e in result.events] == ["b"]
+    assert result.warnings == [
+        "line 6: event 'a' skipped: not a content line (NAME:value): 'this is not a property'"
+    ]
+    loose = text.replace("PRODID:test", "PRODID:test\r\nstray text")
+    result = parse_ics_report(loose, mailbox=ANNA, window=WINDOW, source="t.ics")
+    assert [e.uid for e in result.events] == ["b"]
+    assert result.warnings[0] == "line 4: not a content line in VCALENDAR, ignored: 'stray text'"
 
 
 def test_non_utf8_bytes_are_read_as_windows_1252_with_a_warning() -> None:

@@ -180,7 +180,8 @@ def test_size_limit_is_enforced_while_streaming(server: str) -> None:
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, None)
     assert str(caught.value) == (
-        f"{server}/big.ics: the calendar is larger than the limit of 1000 bytes"
+        f"{server}/big.ics: the calendar is larger than 1,000 bytes "
+        "(limit max_bytes; see docs/calendar-limits.md)"
     )
 
 
