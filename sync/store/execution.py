@@ -42,6 +42,28 @@ def execution_order(action: rec.StoredAction) -> tuple[datetime, int, int]:
 class ExecutionStore(StoreBase):
     """Due actions and their outcomes; referrals the switchboard still has to be told about."""
 
+    def unpark_actions(self, now: datetime) -> int:
+        """Make actions parked on 404 ``unknown_user``, and publications waiting to be retried,
+        due at ``now`` (a start may follow a directory or config change); how many actions."""
+        parked = (
+            update(ACTIONS)
+            .where(
+                ACTIONS.c.status == rec.PENDING,
+                ACTIONS.c.next_attempt_at > now,
+                ACTIONS.c.last_error.like("%unknown_user%"),
+            )
+            .values(next_attempt_at=now)
+        )
+        waiting = (
+            update(REFERRALS)
+            .where(REFERRALS.c.next_attempt_at > now, REFERRALS.c.publish_error.is_(None))
+            .values(next_attempt_at=now)
+        )
+        with self._conn() as conn:
+            count = conn.execute(parked).rowcount
+            conn.execute(waiting)
+        return int(count or 0)
+
     # -- reading the plan --------------------------------------------------------------------
 
     def due_actions_of(
@@ -128,8 +150,10 @@ class ExecutionStore(StoreBase):
 
         Only if it is still live with the same idempotency key: None when a re-plan
         changed or cancelled it since it was read (the caller then leaves it to the
-        next pass). Returns the action as stored now.
+        next pass). Returns the action as stored now. ``StoreLost`` when the store's
+        file is not the one opened any more (nothing is claimed then).
         """
+        self.verify()
         with self._conn() as conn:
             row = conn.execute(
                 _mark_sending(guarded=True), {"b_id": action.id, "b_key": action.idempotency_key}
@@ -190,6 +214,26 @@ class ExecutionStore(StoreBase):
         return stored
 
     # -- referrals outbox --------------------------------------------------------------------
+
+    def published_referrals(self, now: datetime) -> list[tuple[str, str]]:
+        """(user id, referral id) of every referral the switchboard should show now or later."""
+        r = REFERRALS.c
+        query = select(r.user_id, r.id).where(
+            r.active.is_(True), r.published_hash.is_not(None), r.end_at > now
+        )
+        with self._read() as conn:
+            return [(row.user_id, row.id) for row in conn.execute(query)]
+
+    def mark_unpublished(self, referral_ids: Sequence[str]) -> None:
+        """Forget that these referrals were published: the next pass publishes them again."""
+        for chunk in chunked(list(referral_ids)):
+            stmt = (
+                update(REFERRALS)
+                .where(REFERRALS.c.id.in_(chunk))
+                .values(published_hash=None, publish_attempts=0, next_attempt_at=None)
+            )
+            with self._conn() as conn:
+                conn.execute(stmt)
 
     def unpublished_referrals(self, now: datetime) -> list[rec.StoredReferral]:
         """Referrals whose switchboard copy differs from the plan, ready to (re)try."""
