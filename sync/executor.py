@@ -358,7 +358,7 @@ class Executor:
                 rec.PENDING,
                 "parked",
                 f"parked: {err}",
-                error=str(err),
+                error=_unknown_user_text(err),
                 retry_at=retry_at,
                 claimed=claimed,
             )
@@ -451,6 +451,12 @@ class Executor:
 def _unknown_user(err: Exception) -> bool:
     """A 404 ``unknown_user``: a condition of the user's, not of the action."""
     return isinstance(err, UnknownUserError) and err.code == "unknown_user"
+
+
+def _unknown_user_text(err: Exception) -> str:
+    """The error as stored: it names ``unknown_user`` (status and start-up look for it)."""
+    text = str(err)
+    return text if "unknown_user" in text else f"unknown_user: {text}"
 
 
 def _span(delta: timedelta) -> str:

@@ -40,7 +40,7 @@ def escape_text(text: str) -> str:
 class SafeFormatter(logging.Formatter):
     """The text format, with the message escaped by ``escape_text``."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message
         record.message = escape_text(message)
         try:

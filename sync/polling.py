@@ -55,6 +55,7 @@ class SourcePolling:
         def replan_users(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]: ...
         def _changed(self) -> None: ...
         def _leading_now(self) -> bool: ...
+        def store_intact(self) -> bool: ...
 
     def poll_sources(self, *, force: bool = False, wait: float | None = None) -> set[str]:
         """Poll every source whose interval has passed (all with ``force``); re-plan changes.
@@ -93,21 +94,26 @@ class SourcePolling:
             self._changed()
         return changed
 
-    def poll_source(self, source_id: str) -> bool:
+    def poll_source(self, source_id: str, *, wait: bool = True) -> bool:
         """Poll one source now (unless backing off) and re-plan its user if events changed.
 
         If the source is syncing already, this asks for one more sync after that one
         (the change that prompted this call may have come after it began). Waits at
         most ``settings.sync_wait`` for the result: False when it is not in by then
-        (the sync finishes and re-plans in the background).
+        (the sync finishes and re-plans in the background). Without ``wait`` (the
+        scheduler's poll job): a source already syncing is left alone, and the sync
+        re-plans in the background; False at once.
         """
         user_id, _source = self.sources[source_id]
-        if not self._leading_now():
+        if not self._leading_now() or not self.store_intact():
             return False
         future = self._runner.submit(
-            source_id, functools.partial(self._sync_unless_backing_off, source_id), again=True
+            source_id, functools.partial(self._sync_unless_backing_off, source_id), again=wait
         )
         if future is None:
+            return False
+        if not wait:
+            future.add_done_callback(functools.partial(self._synced_late, source_id))
             return False
         limit = self.settings.sync_wait.total_seconds()
         try:

@@ -94,7 +94,9 @@ class SourceRunner:
     def _work(self, key: str, run: _Run) -> None:
         job, future = run.job, run.future
         while True:
-            self._slots.acquire()
+            while not self._slots.acquire(timeout=min(1.0, self.stuck_after)):
+                with self._lock:
+                    self._release_stuck()  # slots held by hung syncs come back meanwhile
             with run.lock:
                 run.started, run.holds_slot = time.monotonic(), True
             try:
