@@ -6,7 +6,8 @@ and never answers (a trickling feed: only the source's 30 s timeout would end
 it). SIGTERM must stop the process promptly during start-up and while that sync
 hangs; Alice's actions must go out on time meanwhile. SIGTERM during a slow
 switchboard call lets the call end (at most its timeout) and the next start
-sends the action again with the same idempotency key. Deleting the store file
+sends the action again with the same idempotency key; so does the next start
+after a process killed during its call (the action left ``sending``). Deleting the store file
 makes ``calref run`` stop with a message and exit code 3. Every wait is bounded.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 import socket
+import sqlite3
 import threading
 import time
 import urllib.request
@@ -230,6 +232,47 @@ def test_sigterm_during_a_slow_call_waits_at_most_its_timeout_and_the_action_is_
     first = proc.stderr()
     assert "timed out" in first or "still in flight" in first, proc.output()
     assert "start close at" in again.stderr(), again.output()
+
+
+def test_a_call_abandoned_by_a_killed_process_is_resent_with_its_key_and_applied_once(
+    site: tuple[str, Path], hung: HungFeed
+) -> None:
+    """The ``sending`` state: the process dies (SIGKILL) while its call is in flight."""
+    base_url, folder = site
+    anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
+    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", 10, 60)], anchor)
+    proc = _run(folder, "run1")
+    try:
+        wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
+        _set_latency(base_url, 2 * CALL_TIMEOUT)
+        sleep_until(anchor + timedelta(seconds=10.5))  # the call is in flight
+    finally:
+        proc.kill()
+    db = sqlite3.connect(folder / "calref.db")
+    try:
+        (status,) = db.execute(
+            "SELECT status FROM planned_actions WHERE user_id = 'alice' AND moment = 'start'"
+        ).fetchone()
+        assert status == "sending", proc.output()
+        with db:  # as if the dead leader's 30 s lease had run out
+            db.execute("UPDATE service_lease SET expires_at = renewed_at")
+    finally:
+        db.close()
+
+    _set_latency(base_url, 0)
+    again = _run(folder, "run2")
+    try:
+        wait_for_log_line(again, "re-sent after an interruption", STARTUP_TIMEOUT)
+        time.sleep(2 * CALL_TIMEOUT)  # an abandoned call that still lands has done so by now
+        sent = _actions(base_url)
+        code, _ = again.terminate()
+    finally:
+        again.kill()
+    assert code == 0, again.output()
+    closes = [c for c in sent if c["detail"] == "close"]
+    assert 1 <= len(closes) <= 2, summary(sent)
+    assert len({c["idempotency_key"] for c in closes}) == 1
+    assert [c["replayed"] for c in closes].count(False) == 1
 
 
 def test_deleting_the_store_under_calref_run_stops_it_with_a_message(
