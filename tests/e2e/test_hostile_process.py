@@ -43,6 +43,9 @@ from e2e_support import (
 pytestmark = pytest.mark.slow
 
 CALL_TIMEOUT = 3  # the switchboard's timeout_seconds in this config
+#: when the test meetings start (seconds after the anchor): after start-up, which waits up to
+#: 5 s for the hung calendar, with room for a slow interpreter start
+DUE = 14
 #: SIGTERM with no call in flight: a second is the goal; generous for a loaded 2-core machine,
 #: far below the 30 s the hung calendar would hold the process
 PROMPT = 3.0
@@ -175,18 +178,19 @@ def test_a_hung_calendar_delays_no_one_else_and_sigterm_still_stops_at_once(
     base_url, folder = site
     anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
     # start-up waits up to 5 s for the hung calendar; alice's meeting is after that
-    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", 11, 14)], anchor)
+    meeting = ("a1", "Review #close", DUE, DUE + 3)
+    write_calendar(folder / "calendars" / "alice.ics", [meeting], anchor)
     proc = _run(folder, "run")
     try:
         wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
         hung.wait_for_connection(1.0)
-        sleep_until(anchor + timedelta(seconds=14) + ON_TIME * 2)
+        sleep_until(anchor + timedelta(seconds=DUE + 3) + ON_TIME * 2)
         sent = _actions(base_url)
         code, seconds = proc.terminate()  # mallory's sync still hangs now
     finally:
         proc.kill()
     assert [c["detail"] for c in sent] == ["close", "follow_profile"], summary(sent)
-    for command, due in zip(sent, (11, 14), strict=True):
+    for command, due in zip(sent, (DUE, DUE + 3), strict=True):
         late = parse_at(str(command["at"])) - (anchor + timedelta(seconds=due))
         assert late < ON_TIME, f"{command['detail']} was {late} late:\n{proc.output()}"
     assert code == 0, proc.output()
@@ -198,12 +202,12 @@ def test_sigterm_during_a_slow_call_waits_at_most_its_timeout_and_the_action_is_
 ) -> None:
     base_url, folder = site
     anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
-    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", 10, 60)], anchor)
+    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", DUE, 60)], anchor)
     proc = _run(folder, "run1")
     try:
         wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
         _set_latency(base_url, 2 * CALL_TIMEOUT)  # the close call outlasts its timeout
-        sleep_until(anchor + timedelta(seconds=10.5))  # the call is in flight
+        sleep_until(anchor + timedelta(seconds=DUE + 0.5))  # the call is in flight
         code, seconds = proc.terminate()
     finally:
         proc.kill()
@@ -240,12 +244,12 @@ def test_a_call_abandoned_by_a_killed_process_is_resent_with_its_key_and_applied
     """The ``sending`` state: the process dies (SIGKILL) while its call is in flight."""
     base_url, folder = site
     anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
-    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", 10, 60)], anchor)
+    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", DUE, 60)], anchor)
     proc = _run(folder, "run1")
     try:
         wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
         _set_latency(base_url, 2 * CALL_TIMEOUT)
-        sleep_until(anchor + timedelta(seconds=10.5))  # the call is in flight
+        sleep_until(anchor + timedelta(seconds=DUE + 0.5))  # the call is in flight
     finally:
         proc.kill()
     db = sqlite3.connect(folder / "calref.db")
