@@ -30,11 +30,8 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -43,6 +40,7 @@ from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboa
 from connectors.switchboard.errors import UnknownUserError
 from rules.errors import CalrefError, SwitchboardError
 from rules.model import PhoneAction
+from sync.call_gate import CallGate
 from sync.clock import Clock
 from sync.store import Store
 from sync.store import records as rec
@@ -125,42 +123,22 @@ class Executor:
         self.rng = rng or random.Random()
         self.unknown_user_backoff = unknown_user_backoff
         self.listeners: list[ActionListener] = []
-        self._stopping = threading.Event()
-        self._idle = threading.Condition()
-        self._in_flight = 0
+        #: every switchboard call passes it; closed when stopping
+        self.gate = CallGate()
 
     # -- stopping ----------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Start no new switchboard call (calls in flight go on; see ``wait_idle``)."""
-        self._stopping.set()
+        self.gate.close()
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self.gate.closed
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds until no switchboard call is in flight."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._in_flight:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
-        return True
-
-    @contextmanager
-    def _call(self) -> Iterator[None]:
-        """Count a switchboard call in flight (for ``wait_idle``)."""
-        with self._idle:
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+        return self.gate.wait_idle(timeout)
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -228,10 +206,10 @@ class Executor:
                         start_action=ref.start_action,
                         end_action=ref.end_action,
                     )
-                    with self._call():
+                    with self.gate.call():
                         self.switchboard.publish_referral(ref.user_id, published, key)
                 else:
-                    with self._call():
+                    with self.gate.call():
                         self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
             except Exception as err:
                 transient = not isinstance(err, CalrefError) or (
@@ -308,7 +286,7 @@ class Executor:
         if ours:
             last = max(ours, key=lambda s: (s.done_at or s.due_at, s.id))
             try:
-                with self._call():
+                with self.gate.call():
                     phone = self.switchboard.get_user(row.user_id).phone
             except Exception as err:
                 return self._failed_call(row, now, err)
@@ -332,7 +310,7 @@ class Executor:
             return None  # a re-plan changed or cancelled it since it was read
         row = claimed
         try:
-            with self._call():
+            with self.gate.call():
                 state = self.switchboard.apply_action(row.user_id, row.action, row.idempotency_key)
         except Exception as err:
             return self._failed_call(row, now, err, claimed=True)
