@@ -16,8 +16,9 @@ overwrite a manual change made after our last action for the referral (``kept``)
 
 A switchboard that answers 404 ``unknown_user`` (the user is not in its
 directory, or not yet) makes that user's due action wait (``parked``): it is
-tried again every ``unknown_user_backoff`` and at the next start (a config or
-directory change), never marked failed for that reason; later actions of the
+tried again every ``unknown_user_backoff``, at the next start (a config
+change) and once the directory lists the user (``Service.check_referrals``),
+never marked failed for that reason; later actions of the
 user wait behind it (time order), and catch-up rules apply when it finally
 goes through. Other users are not affected.
 

@@ -279,9 +279,10 @@ class Service(LeaseHolding, SourcePolling):
         Every ``settings.referral_check_interval`` (and on the first tick after a
         start, or with ``force``): the switchboard's referrals (``ListsReferrals``,
         one call) are compared with the referrals published and not yet ended; the
-        missing ones are published again in the execution pass that follows. A
-        switchboard that cannot list referrals is not checked; a failed check is
-        logged and tried again at the next interval.
+        missing ones are published again in the execution pass that follows. Users
+        parked on 404 ``unknown_user`` who are now in the switchboard's directory
+        are tried again at once. A switchboard that cannot list referrals is not
+        checked; a failed check is logged and tried again at the next interval.
         """
         now = self.clock.now()
         if not isinstance(self.switchboard, ListsReferrals):
@@ -294,6 +295,10 @@ class Service(LeaseHolding, SourcePolling):
         except CalrefError as err:
             log.warning("could not compare the switchboard's referrals with ours: %s", err)
             return []
+        known = [u for u in self.store.parked_users(now) if u in shown]
+        if known:
+            log.info("the switchboard knows %s now; trying their actions again", ", ".join(known))
+            self.store.unpark_actions(now, known)
         lost = [
             (user_id, ref_id)
             for user_id, ref_id in self.store.published_referrals(now)

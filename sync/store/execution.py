@@ -34,6 +34,16 @@ _MOMENT_ORDER = {"end": 0, "change": 1, "start": 2}
 _FINAL = (rec.DONE, rec.KEPT, rec.MISSED, rec.FAILED)
 
 
+def _parked(now: datetime) -> tuple[Any, ...]:
+    """The conditions of an action parked on 404 ``unknown_user`` at ``now``."""
+    a = ACTIONS.c
+    return (
+        a.status == rec.PENDING,
+        a.next_attempt_at > now,
+        a.last_error.like("%unknown_user%"),
+    )
+
+
 def execution_order(action: rec.StoredAction) -> tuple[datetime, int, int]:
     """The order a user's due actions are carried out in (an end before a start at one instant)."""
     return (action.due_at, _MOMENT_ORDER.get(action.moment, 1), action.id)
@@ -42,27 +52,30 @@ def execution_order(action: rec.StoredAction) -> tuple[datetime, int, int]:
 class ExecutionStore(StoreBase):
     """Due actions and their outcomes; referrals the switchboard still has to be told about."""
 
-    def unpark_actions(self, now: datetime) -> int:
+    def unpark_actions(self, now: datetime, user_ids: Sequence[str] | None = None) -> int:
         """Make actions parked on 404 ``unknown_user``, and publications waiting to be retried,
-        due at ``now`` (a start may follow a directory or config change); how many actions."""
-        parked = (
-            update(ACTIONS)
-            .where(
-                ACTIONS.c.status == rec.PENDING,
-                ACTIONS.c.next_attempt_at > now,
-                ACTIONS.c.last_error.like("%unknown_user%"),
-            )
-            .values(next_attempt_at=now)
-        )
+        due at ``now`` (a directory or config change may have fixed them); of ``user_ids``
+        only, when given. How many actions."""
+        a, r = ACTIONS.c, REFERRALS.c
+        parked = update(ACTIONS).where(*_parked(now)).values(next_attempt_at=now)
         waiting = (
             update(REFERRALS)
-            .where(REFERRALS.c.next_attempt_at > now, REFERRALS.c.publish_error.is_(None))
+            .where(r.next_attempt_at > now, r.publish_error.is_(None))
             .values(next_attempt_at=now)
         )
+        if user_ids is not None:
+            parked = parked.where(a.user_id.in_(list(user_ids)))
+            waiting = waiting.where(r.user_id.in_(list(user_ids)))
         with self._conn() as conn:
             count = conn.execute(parked).rowcount
             conn.execute(waiting)
         return int(count or 0)
+
+    def parked_users(self, now: datetime) -> list[str]:
+        """Users with an action parked on 404 ``unknown_user`` (waiting for a later try)."""
+        query = select(ACTIONS.c.user_id).where(*_parked(now)).distinct()
+        with self._read() as conn:
+            return sorted(row.user_id for row in conn.execute(query))
 
     # -- reading the plan --------------------------------------------------------------------
 

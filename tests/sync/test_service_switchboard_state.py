@@ -89,3 +89,24 @@ def test_referrals_a_restarted_gateway_lost_are_published_again(
     clock.advance(service.settings.referral_check_interval)
     service.tick()
     assert [r.id for r in again.referrals("anna")] == published
+
+
+def test_a_parked_user_is_tried_again_once_the_directory_lists_them(
+    sqlite_store: Store, clock: VirtualClock
+) -> None:
+    users = make_users("anna", "carl")
+    service = build_service(
+        sqlite_store, SimulatedSwitchboard(users[:1], clock=clock.now), clock, _calendars(), users
+    )
+    service.start()
+    clock.set(T0 + timedelta(minutes=10))
+    service.execute_due()
+    assert sqlite_store.parked_users(clock.now()) == ["carl"]
+
+    updated = SimulatedSwitchboard(users, clock=clock.now)  # the directory now has carl
+    service.switchboard = service.executor.switchboard = updated
+    clock.advance(service.settings.referral_check_interval)  # well before the 30 min backoff
+    events = service.tick()
+    assert [(e.user, e.moment, e.outcome) for e in events] == [("carl", "start", "sent")]
+    assert sqlite_store.parked_users(clock.now()) == []
+    assert [d for d, _k, _r in phone_commands(updated, "carl")] == ["close"]
