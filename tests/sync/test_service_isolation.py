@@ -20,6 +20,7 @@ from connectors.calendars.base import SyncResult, SyncWindow
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from sync.clock import VirtualClock
 from sync.service import Service
+from sync.source_runner import SourceRunner
 from sync.store import Store
 
 HANG = 20.0  # seconds a hostile calendar holds on (real time) unless released
@@ -127,26 +128,46 @@ def test_a_push_poll_of_a_hung_source_returns_after_the_bounded_wait(
         bob.release.set()
 
 
-def test_hung_syncs_give_their_slot_back_so_the_others_are_still_read(
-    sqlite_store: Store, clock: VirtualClock
-) -> None:
+def test_hung_syncs_give_their_slot_back_so_the_others_are_still_read() -> None:
     """With one sync slot, a hung calendar would starve every other one for ever."""
-    bob = HostileCalendar("bob-cal")
-    service, _sim, anna = _service(
-        sqlite_store,
-        clock,
-        bob,
-        sync_workers=1,
-        sync_stuck_after=timedelta(seconds=0.2),
-        startup_sync_wait=timedelta(seconds=2),
-    )
+    runner = SourceRunner(limit=1, stuck_after=0.2)
+    entered, release = threading.Event(), threading.Event()
+
+    def hung() -> bool:
+        entered.set()
+        return release.wait(HANG)
+
     try:
-        service.start()  # waits its 2 s for bob, meanwhile bob's slot comes back to anna
-        assert bob.entered.is_set()
-        assert anna.calls == [None], "anna's calendar was never read"
-        assert [a.moment for a in sqlite_store.actions("anna")] == ["start", "end"]
+        first = runner.submit("hung", hung)
+        assert first is not None and entered.wait(BOUND)  # it holds the only slot
+        quick = runner.submit("quick", lambda: True)
+        assert quick is not None
+        assert quick.result(timeout=BOUND) is True
+        assert runner.submit("hung", hung) is None  # one sync per source at a time
+        assert runner.running() == ["hung"]
     finally:
-        bob.release.set()
+        release.set()
+    assert first.result(timeout=BOUND) is True
+
+
+def test_a_follow_up_sync_runs_after_the_running_one() -> None:
+    runner = SourceRunner(limit=2)
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first_sync() -> bool:
+        entered.set()
+        release.wait(HANG)
+        order.append("first")
+        return False
+
+    first = runner.submit("cal", first_sync)
+    assert first is not None and entered.wait(BOUND)
+    follow = runner.submit("cal", lambda: order.append("again") is None, again=True)
+    assert follow is not None and runner.submit("cal", first_sync, again=True) is follow
+    release.set()
+    assert follow.result(timeout=BOUND) is True
+    assert order == ["first", "again"]
 
 
 def test_stop_starts_no_new_sync_and_no_new_call(sqlite_store: Store, clock: VirtualClock) -> None:
