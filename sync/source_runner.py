@@ -76,7 +76,7 @@ class SourceRunner:
             run = _Run(job, Future())
             self._running[key] = run
         thread = threading.Thread(
-            target=self._work, args=(key, run), name=f"calref-sync-{key}", daemon=True
+            target=self._work, args=(key, run), name="calref-sync", daemon=True
         )
         thread.start()
         return run.future
