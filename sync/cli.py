@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -144,72 +143,21 @@ def run(
     Several processes may run on one store: one leads (holds the store's lease),
     the others stand by and take over when it stops or its lease lapses.
     """
-    import signal
-    import threading
-
     from sync.clock import SystemClock
     from sync.config import load_config
     from sync.leader import LeaderLease
     from sync.logs import setup_logging
     from sync.runtime import build_service
-    from sync.scheduler import ServiceScheduler
+    from sync.shutdown import run_until_stopped
 
     setup_logging(as_json=log_json)
-    log = logging.getLogger("calref")
     cfg = load_config(config)
     clock = SystemClock()
     service = build_service(cfg, clock)
     service.lease = LeaderLease(service.store, clock)
-    service.add_action_listener(
-        lambda e: log.info(
-            "%s: %s %s at %s: %s %s",
-            e.user,
-            e.moment,
-            e.action,
-            e.at.isoformat(),
-            e.outcome,
-            e.detail,
-        )
-    )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    scheduler = ServiceScheduler(service)
-    store_name = cfg.file.store.split("@")[-1]
-    push: list[Any] = []  # the push runtime while this process leads
-
-    def before_lead() -> None:
-        if cfg.file.push is not None:
-            from sync.push import start_push
-
-            # the listener is up before subscriptions are made, and both before the catch-up
-            runtime = start_push(cfg, service, scheduler)
-            if runtime is not None:
-                push.append(runtime)
-
-    def after_lead() -> None:
-        for runtime in push:
-            runtime.activate()
-        log.info("calref running: %d users, store %s", len(cfg.users), store_name)
-
-    def stop_push() -> None:
-        while push:
-            push.pop().stop()  # no new notifications, then the push worker ends
-
-    scheduler.on_lead(before=before_lead, after=after_lead, standby=stop_push)
-    try:
-        scheduler.start()
-        if not scheduler.leading:
-            log.info("calref standby: %d users, store %s", len(cfg.users), store_name)
-        stop.wait()
-        log.info("stopping")
-    finally:
-        stop_push()
-    scheduler.shutdown(wait=True)
-    stop_push()  # a take-over may have started push while stopping
-    service.release_lease()
-    service.store.close()
-    log.info("stopped")
+    code = run_until_stopped(cfg, service)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -248,7 +196,7 @@ def status(config: ConfigOption) -> None:
     from sync.status import format_status, service_status, status_report
 
     cfg = load_config(config)
-    store = open_store(cfg)
+    store = open_store(cfg, readonly=True)  # never creates or changes a store
     now = SystemClock().now()
     report = status_report(store, now)
     typer.echo(format_status(report, now, cfg.timezone, service_status(store)))
@@ -259,20 +207,57 @@ def status(config: ConfigOption) -> None:
 @reports_errors
 def simulator(
     config: ConfigOption,
-    port: Annotated[int, typer.Option(help="The port on 127.0.0.1 to serve on.")] = 8700,
-    host: Annotated[str, typer.Option(help="The address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to serve on.")] = 8700,
+    host: Annotated[
+        str,
+        typer.Option(help="The address to serve on; beyond loopback only with a token."),
+    ] = "127.0.0.1",
     latency: Annotated[float, typer.Option(help="Seconds of latency added to each call.")] = 0.0,
     token_env: Annotated[
-        str | None, typer.Option(help="Require this environment variable's bearer token.")
+        str | None,
+        typer.Option(
+            help="Require this environment variable's bearer token "
+            "(default: the config's switchboard.token_env or token_file)."
+        ),
     ] = None,
 ) -> None:
-    """Serve the switchboard simulator's HTTP API, seeded with the config's users."""
+    """Serve the switchboard simulator's HTTP API, seeded with the config's users.
+
+    The bearer token is the one calref itself sends (the config's ``switchboard``
+    block), so ``calref run`` on the same config is let in and nobody else is.
+    Without any token it listens on loopback only.
+    """
     from connectors.secrets import read_secret
-    from connectors.switchboard.simulator import serve
+    from connectors.switchboard.simulator import is_loopback, serve
     from sync.config import load_config
 
     cfg = load_config(config)
-    token = read_secret(env=token_env, what="simulator token") if token_env else None
+    board = cfg.file.switchboard
+    if token_env:
+        token = read_secret(env=token_env, what="simulator token")
+        source = f"environment variable {token_env}"
+    elif board.token_env or board.token_file:
+        token = read_secret(env=board.token_env, file=board.token_file, what="switchboard token")
+        source = (
+            f"environment variable {board.token_env}"
+            if board.token_env
+            else f"file {board.token_file}"
+        )
+    else:
+        token, source = None, ""
+    if token is None and not is_loopback(host):
+        raise CalrefError(
+            f"simulator: refusing to listen on {host} without a bearer token; set the "
+            "config's switchboard.token_env or token_file (or --token-env), or listen on "
+            "127.0.0.1"
+        )
+    shown = f"[{host}]" if ":" in host else host
+    needs = (
+        f"bearer token required (from {source})"
+        if token is not None
+        else "no token required: any local process can change phones"
+    )
+    typer.echo(f"calref simulator listening on http://{shown}:{port}; {needs}")
     serve(cfg.users, host=host, port=port, latency=latency, token=token)
 
 

@@ -13,6 +13,18 @@ Catch-up is state-based (see docs/service.md): a start whose referral still runs
 is applied late; a start or change whose referral already ended is ``missed``;
 an end is applied now unless its start was missed or cancelled; an end does not
 overwrite a manual change made after our last action for the referral (``kept``).
+
+A switchboard that answers 404 ``unknown_user`` (the user is not in its
+directory, or not yet) makes that user's due action wait (``parked``): it is
+tried again every ``unknown_user_backoff``, at the next start (a config
+change) and once the directory lists the user (``Service.check_referrals``),
+never marked failed for that reason; later actions of the
+user wait behind it (time order), and catch-up rules apply when it finally
+goes through. Other users are not affected.
+
+Stopping (``stop``): no new switchboard call starts; ``wait_idle`` waits for
+the calls in flight. A call abandoned by the process exiting stays
+``sending`` in the store and is re-sent with its key on the next start.
 """
 
 from __future__ import annotations
@@ -26,8 +38,10 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
+from connectors.switchboard.errors import UnknownUserError
 from rules.errors import CalrefError, SwitchboardError
 from rules.model import PhoneAction
+from sync.call_gate import CallGate
 from sync.clock import Clock
 from sync.store import Store
 from sync.store import records as rec
@@ -63,7 +77,8 @@ class ActionEvent:
     """What happened to one planned action (for the CLI, the demo and tests).
 
     ``outcome``: ``sent``, ``noop`` (action none, nothing to send), ``missed``,
-    ``kept`` (a manual change was left alone), ``retry`` or ``failed``.
+    ``kept`` (a manual change was left alone), ``retry``, ``parked`` (the
+    switchboard does not know the user; tried again later) or ``failed``.
     """
 
     user: str
@@ -98,6 +113,7 @@ class Executor:
         retry: RetryPolicy | None = None,
         late_after: timedelta = timedelta(seconds=60),
         rng: random.Random | None = None,
+        unknown_user_backoff: timedelta = timedelta(minutes=30),
     ) -> None:
         self.store = store
         self.switchboard = switchboard
@@ -106,12 +122,32 @@ class Executor:
         self.retry = retry or RetryPolicy()
         self.late_after = late_after
         self.rng = rng or random.Random()
+        self.unknown_user_backoff = unknown_user_backoff
         self.listeners: list[ActionListener] = []
+        #: every switchboard call passes it; closed when stopping
+        self.gate = CallGate()
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Start no new switchboard call (calls in flight go on; see ``wait_idle``)."""
+        self.gate.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self.gate.closed
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no switchboard call is in flight."""
+        return self.gate.wait_idle(timeout)
 
     # -- entry point -------------------------------------------------------------------------
 
     def run_due(self) -> list[ActionEvent]:
         """Publish pending referral changes, then carry out every due action."""
+        if self.stopping:
+            return []
+        self.store.verify()
         self.publish_pending()
         now = self.clock.now()
         users = self.store.users_with_due_work(now)
@@ -152,6 +188,8 @@ class Executor:
 
     def _publish_user(self, refs: list[rec.StoredReferral], now: datetime) -> None:
         for ref in refs:
+            if self.stopping:
+                return
             if ref.active:
                 key = f"publish:{ref.id}:{ref.content_hash}:{ref.plan_version}"
                 outcome, new_hash = "published", ref.content_hash
@@ -169,9 +207,11 @@ class Executor:
                         start_action=ref.start_action,
                         end_action=ref.end_action,
                     )
-                    self.switchboard.publish_referral(ref.user_id, published, key)
+                    with self.gate.call():
+                        self.switchboard.publish_referral(ref.user_id, published, key)
                 else:
-                    self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
+                    with self.gate.call():
+                        self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
             except Exception as err:
                 transient = not isinstance(err, CalrefError) or (
                     isinstance(err, SwitchboardError) and err.transient
@@ -179,6 +219,8 @@ class Executor:
                 attempts = ref.publish_attempts + 1
                 permanent = not transient or attempts >= self.retry.max_attempts
                 retry_at = None if permanent else now + self._delay(attempts, err)
+                if _unknown_user(err):
+                    permanent, retry_at = False, now + self.unknown_user_backoff
                 log.warning("referral %s for %s: %s failed: %s", ref.id, ref.user_id, outcome, err)
                 self.store.finish_publication(
                     ref.id,
@@ -220,7 +262,7 @@ class Executor:
                 break
             events.append(event)
             self._notify(event)
-            if event.outcome == "retry":
+            if event.outcome in ("retry", "parked"):
                 break
         return events
 
@@ -245,7 +287,8 @@ class Executor:
         if ours:
             last = max(ours, key=lambda s: (s.done_at or s.due_at, s.id))
             try:
-                phone = self.switchboard.get_user(row.user_id).phone
+                with self.gate.call():
+                    phone = self.switchboard.get_user(row.user_id).phone
             except Exception as err:
                 return self._failed_call(row, now, err)
             self.store.save_phone_state(row.user_id, phone, now)
@@ -260,13 +303,16 @@ class Executor:
         return self._send(row, now, note)
 
     def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent | None:
+        if self.stopping:
+            return None  # stopping: left for the next start
         # committed before the call: a crash from here on re-sends with the same key
         claimed = self.store.claim(row, now)
         if claimed is None:
             return None  # a re-plan changed or cancelled it since it was read
         row = claimed
         try:
-            state = self.switchboard.apply_action(row.user_id, row.action, row.idempotency_key)
+            with self.gate.call():
+                state = self.switchboard.apply_action(row.user_id, row.action, row.idempotency_key)
         except Exception as err:
             return self._failed_call(row, now, err, claimed=True)
         log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
@@ -277,6 +323,24 @@ class Executor:
     ) -> ActionEvent | None:
         if not isinstance(err, CalrefError):
             log.exception("user %s: unexpected error from the switchboard", row.user_id)
+        if _unknown_user(err):
+            retry_at = now + self.unknown_user_backoff
+            log.warning(
+                "user %s: the switchboard does not know this user; %s waits, next try at %s",
+                row.user_id,
+                row.action,
+                retry_at.isoformat(),
+            )
+            return self._finish(
+                row,
+                now,
+                rec.PENDING,
+                "parked",
+                f"parked: {err}",
+                error=_unknown_user_text(err),
+                retry_at=retry_at,
+                claimed=claimed,
+            )
         transient = not isinstance(err, SwitchboardError) or err.transient
         attempts = max(row.attempts, 1)
         if transient and attempts < self.retry.max_attempts:
@@ -361,6 +425,17 @@ class Executor:
                 listener(event)
             except Exception:
                 log.exception("action listener failed")
+
+
+def _unknown_user(err: Exception) -> bool:
+    """A 404 ``unknown_user``: a condition of the user's, not of the action."""
+    return isinstance(err, UnknownUserError) and err.code == "unknown_user"
+
+
+def _unknown_user_text(err: Exception) -> str:
+    """The error as stored: it names ``unknown_user`` (status and start-up look for it)."""
+    text = str(err)
+    return text if "unknown_user" in text else f"unknown_user: {text}"
 
 
 def _span(delta: timedelta) -> str:

@@ -10,7 +10,11 @@ every poll and every execution pass (fencing); ``ServiceScheduler`` renews it
 periodically and switches between the leader's jobs and the standby's retry job.
 
 ``LeaseHolding`` is the service's side of this (a mixin of ``sync.service.Service``):
-claim, keep and release the lease, and tell listeners when it was lost.
+claim, keep and release the lease, and tell listeners when it was lost. Before
+claiming or renewing it, it checks that the store's file is still the one
+opened (``Store.verify``): a deleted or replaced SQLite file is fatal
+(``StoreLost``): the service stops acting for good and tells its fatal
+listeners (``calref run`` then exits non-zero with the message).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from datetime import datetime, timedelta
 from rules.errors import ConfigError, Problem
 from sync.clock import Clock
 from sync.store import Store
+from sync.store.db import StoreLost
 from sync.store.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -163,7 +168,39 @@ class LeaseHolding:
     lease: LeaderLease | None
     started: bool
     _lease_listeners: list[Callable[[], None]]
+    _fatal_listeners: list[Callable[[StoreLost], None]]
     _migrated: bool
+    #: why the service stopped acting for good (the store was lost); None while fine
+    fatal: StoreLost | None
+
+    def add_fatal_listener(self, listener: Callable[[StoreLost], None]) -> None:
+        """Call ``listener`` once when the service stops for good (its store was lost)."""
+        self._fatal_listeners.append(listener)
+
+    def store_intact(self) -> bool:
+        """Whether the store is still the one opened; the first time not, stop for good."""
+        if self.fatal is not None:
+            return False
+        try:
+            self.store.verify()
+        except StoreLost as err:
+            self.store_lost(err)
+            return False
+        return True
+
+    def store_lost(self, err: StoreLost) -> None:
+        """Stop acting for good: the store's file was deleted or replaced."""
+        if self.fatal is not None:
+            return
+        self.fatal = err
+        self.started = False
+        log.critical("%s", err)
+        self._stop_acting()
+        for listener in list(self._fatal_listeners):
+            listener(err)
+
+    def _stop_acting(self) -> None:
+        """Hook for the service: send nothing more, start no more syncs."""
 
     def add_lease_lost_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when the service loses its lease (it then stands by)."""
@@ -174,16 +211,29 @@ class LeaseHolding:
 
         False means standby: another live process holds the store (logged).
         """
+        if not self.store_intact():
+            return False
         self._migrate()
-        return self.lease is None or self.lease.acquire()
+        try:
+            return self.lease is None or self.lease.acquire()
+        except StoreLost as err:
+            self.store_lost(err)
+            return False
 
     def keep_lease(self) -> bool:
         """Renew the lease before acting (fencing); False, and standby, when it was lost."""
+        if not self.store_intact():
+            return False
         if self.lease is None:
             return True
         if not self.lease.held:
             return False
-        if self.lease.renew():
+        try:
+            renewed = self.lease.renew()
+        except StoreLost as err:
+            self.store_lost(err)
+            return False
+        if renewed:
             return True
         self._lease_lost()
         return False
@@ -201,6 +251,8 @@ class LeaseHolding:
 
     def _leading_now(self) -> bool:
         """Held and unexpired by our own last renewal (no database round trip)."""
+        if self.fatal is not None:
+            return False
         return self.lease is None or self.lease.valid(self.clock.now())
 
     def _migrate(self) -> None:

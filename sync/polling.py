@@ -3,19 +3,22 @@
 ``SourcePolling`` is a mixin of ``sync.service.Service`` (its state, such as
 ``sources``, ``settings`` and the per-source locks, lives on the service,
 whose ``settings`` the scheduler may replace at run time). It polls each
-calendar source whose interval has passed, never two syncs of one source at
-once (``_source_turn``), falls back to a full sync when the source's sync
+calendar source whose interval has passed, each sync in the background
+(``sync.source_runner``: never two syncs of one source at once, and a slow or
+hung source never holds up the others or its caller for longer than a
+bounded wait), falls back to a full sync when the source's sync
 state expired, and after a failure records it and backs the source off
 exponentially (with jitter, at least as long as a throttling source asked).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from concurrent import futures
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -24,7 +27,9 @@ from rules.errors import CalendarError, CalrefError, SyncStateExpired, Throttled
 from sync.clock import Clock
 from sync.planning import PlanDiff
 from sync.settings import ServiceSettings
+from sync.source_runner import SourceRunner
 from sync.store import Store
+from sync.store.db import StoreError
 from sync.store.records import SourceState
 
 # The service's logger: these lines said "sync.service" before polling had its own module.
@@ -40,7 +45,8 @@ class SourcePolling:
     rng: random.Random
     #: source id -> (user id, source)
     sources: dict[str, tuple[str, CalendarSource]]
-    _source_locks: dict[str, threading.Lock]
+    _runner: SourceRunner
+    started: bool
 
     if TYPE_CHECKING:  # provided by Service and its lease mixin
 
@@ -49,65 +55,94 @@ class SourcePolling:
         def replan_users(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]: ...
         def _changed(self) -> None: ...
         def _leading_now(self) -> bool: ...
+        def store_intact(self) -> bool: ...
 
-    def poll_sources(self, *, force: bool = False) -> set[str]:
+    def poll_sources(self, *, force: bool = False, wait: float | None = None) -> set[str]:
         """Poll every source whose interval has passed (all with ``force``); re-plan changes.
 
-        A source another thread is syncing is waited for, then polled only if it
-        is still due (the other sync usually just made it not due).
+        Each sync runs in the background (``SourceRunner``); this waits at most
+        ``wait`` seconds (default ``settings.sync_wait``) for the syncs it started
+        and re-plans the users whose calendars changed meanwhile. A sync still
+        running then finishes in the background and re-plans its user itself; a
+        source whose sync is already running (another caller's) is skipped.
         """
         now = self.clock.now()
         state = {s.id: s for s in self.store.sources()}
-        changed: set[str] = set()
-        for source_id, (user_id, _source) in self.sources.items():
+        started: dict[str, Future[bool]] = {}
+        for source_id in self.sources:
             if not self._due(source_id, state.get(source_id), now, force=force):
                 continue
-            with self._source_turn(source_id) as waited:
-                if waited and not self._due(
-                    source_id, self._source_state(source_id), self.clock.now(), force=force
-                ):
-                    continue
-                if self._sync(source_id):
-                    changed.add(user_id)
+            future = self._runner.submit(source_id, functools.partial(self._sync, source_id))
+            if future is not None:
+                started[source_id] = future
+        limit = self.settings.sync_wait.total_seconds() if wait is None else wait
+        futures.wait(list(started.values()), timeout=limit)
+        changed: set[str] = set()
+        for source_id, future in started.items():
+            user_id = self.sources[source_id][0]
+            if not future.done():
+                log.warning(
+                    "source %s: still syncing after %.1f s; carrying on without it",
+                    source_id,
+                    limit,
+                )
+                future.add_done_callback(functools.partial(self._synced_late, source_id))
+            elif _outcome(source_id, future):
+                changed.add(user_id)
         self.replan_users(sorted(changed))
         if changed:
             self._changed()
         return changed
 
-    def poll_source(self, source_id: str) -> bool:
+    def poll_source(self, source_id: str, *, wait: bool = True) -> bool:
         """Poll one source now (unless backing off) and re-plan its user if events changed.
 
-        If another thread is syncing the source, this waits for it and then syncs
-        again: the change that prompted this call may have come after that sync began.
+        If the source is syncing already, this asks for one more sync after that one
+        (the change that prompted this call may have come after it began). Waits at
+        most ``settings.sync_wait`` for the result: False when it is not in by then
+        (the sync finishes and re-plans in the background). Without ``wait`` (the
+        scheduler's poll job): a source already syncing is left alone, and the sync
+        re-plans in the background; False at once.
         """
         user_id, _source = self.sources[source_id]
-        if not self._leading_now():
+        if not self._leading_now() or not self.store_intact():
             return False
-        with self._source_turn(source_id):
-            known = self._source_state(source_id)
-            if _backing_off(known, self.clock.now()):
-                return False
-            if not self._sync(source_id):
-                return False
+        future = self._runner.submit(
+            source_id, functools.partial(self._sync_unless_backing_off, source_id), again=wait
+        )
+        if future is None:
+            return False
+        if not wait:
+            future.add_done_callback(functools.partial(self._synced_late, source_id))
+            return False
+        limit = self.settings.sync_wait.total_seconds()
+        try:
+            changed = future.result(timeout=limit)
+        except futures.TimeoutError:
+            future.add_done_callback(functools.partial(self._synced_late, source_id))
+            return False
+        except futures.CancelledError:
+            return False
+        if not changed:
+            return False
         self.replan(user_id)
         self._changed()
         return True
 
-    @contextmanager
-    def _source_turn(self, source_id: str) -> Iterator[bool]:
-        """Hold the source's sync lock (syncs of one source never overlap).
+    def _sync_unless_backing_off(self, source_id: str) -> bool:
+        if _backing_off(self._source_state(source_id), self.clock.now()):
+            return False
+        return self._sync(source_id)
 
-        Yields True when the lock was busy, i.e. another sync of the source ran
-        while this caller waited.
-        """
-        lock = self._source_locks[source_id]
-        waited = not lock.acquire(blocking=False)
-        if waited:
-            lock.acquire()
+    def _synced_late(self, source_id: str, future: Future[bool]) -> None:
+        """A sync that outlasted its caller's wait ended: re-plan its user if it changed."""
         try:
-            yield waited
-        finally:
-            lock.release()
+            if not _outcome(source_id, future) or not self._leading_now() or not self.started:
+                return
+            self.replan(self.sources[source_id][0])
+            self._changed()
+        except Exception:
+            log.exception("source %s: re-planning after a late sync failed", source_id)
 
     def _source_state(self, source_id: str) -> SourceState | None:
         return self.store.source(source_id)
@@ -167,6 +202,19 @@ class SourcePolling:
         )
         if not isinstance(err, CalendarError):
             self.store.audit(now, user_id, "source", "error", message)
+
+
+def _outcome(source_id: str, future: Future[bool]) -> bool:
+    """Whether a finished sync changed events; a store failure is raised, others logged."""
+    if future.cancelled():
+        return False
+    err = future.exception()
+    if err is None:
+        return future.result()
+    if isinstance(err, StoreError):
+        raise err
+    log.error("source %s: sync failed unexpectedly: %r", source_id, err)
+    return False
 
 
 def _backing_off(known: SourceState | None, now: datetime) -> bool:

@@ -34,9 +34,12 @@ def store_url(app: AppConfig) -> str:
     return url
 
 
-def open_store(app: AppConfig) -> Store:
-    store = Store.open(store_url(app))
-    store.migrate()
+def open_store(app: AppConfig, *, readonly: bool = False) -> Store:
+    """The configured store, migrated; ``readonly`` (``calref status``): never created or
+    changed, and a ``StoreError`` when it does not exist or is not at the newest schema."""
+    store = Store.open(store_url(app), readonly=readonly)
+    if not readonly:
+        store.migrate()
     return store
 
 

@@ -151,7 +151,7 @@ class ServiceScheduler:
         for source_id in self.service.sources:
             self._add_job(
                 f"poll:{source_id}",
-                functools.partial(self.service.poll_source, source_id),
+                functools.partial(self.service.poll_source, source_id, wait=False),
                 IntervalTrigger(
                     seconds=settings.interval_for(source_id).total_seconds(), timezone=UTC
                 ),

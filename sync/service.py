@@ -11,9 +11,13 @@ to take it (and start, with catch-up, once they do); ``execute_due``, ``tick``
 and ``poll_source`` first renew it (fencing) and do nothing when it was lost.
 Without one (the tests' default) nothing is checked.
 
-Calendar polling and per-source backoff are in ``sync.polling`` (``SourcePolling``),
-the lease glue in ``sync.leader`` (``LeaseHolding``), the tunables in
+Calendar polling and per-source backoff are in ``sync.polling`` (``SourcePolling``;
+every sync runs in the background, see ``sync.source_runner``, so one slow or
+hung calendar never holds up start-up, the tick or another user), the lease
+glue in ``sync.leader`` (``LeaseHolding``, which also stops the service for
+good when its store's file is deleted or replaced), the tunables in
 ``sync.settings``; ``ServiceSettings`` is importable from here as before.
+``stop`` makes the service start no new call or sync (``calref run`` on SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connectors.calendars.base import CalendarSource, SyncWindow
-from connectors.switchboard.base import Switchboard
+from connectors.switchboard.base import ListsReferrals, Switchboard
 from rules.errors import CalrefError, ConfigError, Problem
 from rules.model import CalendarEvent, Plan, User
 from sync.clock import Clock, VirtualClock, as_utc
@@ -34,7 +40,9 @@ from sync.leader import LeaderLease, LeaseHolding
 from sync.planning import PlanDiff, diff_plan
 from sync.polling import SourcePolling
 from sync.settings import ServiceSettings
+from sync.source_runner import SourceRunner
 from sync.store import Store
+from sync.store.db import StoreError, StoreLost
 
 __all__ = ["Planner", "Service", "ServiceSettings"]
 
@@ -95,16 +103,22 @@ class Service(LeaseHolding, SourcePolling):
             retry=self.settings.retry,
             late_after=self.settings.late_after,
             rng=self.rng,
+            unknown_user_backoff=self.settings.unknown_user_backoff,
         )
         self._change_listeners: list[Callable[[], None]] = []
         self._exec_lock = threading.Lock()
         self._plan_lock = threading.Lock()
-        self._source_locks = {source_id: threading.Lock() for source_id in self.sources}
+        self._runner = SourceRunner(
+            self.settings.sync_workers, self.settings.sync_stuck_after.total_seconds()
+        )
         self.started = False
         #: the leader lease; None: this service assumes it is the only one on its store
         self.lease = lease
         self._lease_listeners: list[Callable[[], None]] = []
+        self._fatal_listeners: list[Callable[[StoreLost], None]] = []
+        self.fatal: StoreLost | None = None
         self._migrated = False
+        self._next_referral_check: datetime | None = None
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -126,18 +140,36 @@ class Service(LeaseHolding, SourcePolling):
         """Migrate the store, register users and sources, read calendars, then catch up.
 
         With a lease, only once it is taken: a standby returns ``[]`` having done
-        nothing but migrate and try (``tick`` tries again).
+        nothing but migrate and try (``tick`` tries again). Calendars are read for
+        at most ``settings.startup_sync_wait``: a user whose calendar is slower is
+        caught up from the stored plan, and re-planned when the read comes in.
+        Actions parked because the switchboard did not know their user are tried
+        again now (the directory or the config may have changed).
         """
-        if not self.claim_lease():
+        if self.executor.stopping or not self.claim_lease():
             return []
-        self.store.upsert_users(list(self.users.values()))
-        self.store.ensure_sources([(sid, uid) for sid, (uid, _src) in self.sources.items()])
+        try:
+            self.store.upsert_users(list(self.users.values()))
+            self.store.ensure_sources([(sid, uid) for sid, (uid, _src) in self.sources.items()])
+            self.store.unpark_actions(self.clock.now())
+        except SQLAlchemyError as err:
+            raise StoreError(f"store: cannot write the database: {_db_reason(err)}") from None
         self.started = True
-        replanned = self.poll_sources(force=True)
+        replanned = self.poll_sources(
+            force=True, wait=self.settings.startup_sync_wait.total_seconds()
+        )
         # Users whose calendars did not change still need a plan for the current window.
         self.replan_users(sorted(self.users.keys() - replanned))
         log.info("service started: %d users, %d sources", len(self.users), len(self.sources))
         return self.execute_due()
+
+    def stop(self) -> None:
+        """Start no new switchboard call and no new calendar sync (shutting down)."""
+        self._stop_acting()
+
+    def _stop_acting(self) -> None:
+        self.executor.stop()
+        self._runner.close()
 
     def window(self, now: datetime | None = None) -> SyncWindow:
         now = self.clock.now() if now is None else now
@@ -214,7 +246,11 @@ class Service(LeaseHolding, SourcePolling):
         with self._exec_lock:
             if not self.keep_lease():
                 return []
-            events = self.executor.run_due()
+            try:
+                events = self.executor.run_due()
+            except StoreLost as err:
+                self.store_lost(err)
+                return []
         self._changed()
         return events
 
@@ -228,9 +264,55 @@ class Service(LeaseHolding, SourcePolling):
             return self.start()
         if not self.keep_lease():
             return []
-        self.poll_sources()
-        self.replan_stale()
+        try:
+            self.poll_sources()
+            self.replan_stale()
+            self.check_referrals()
+        except StoreLost as err:
+            self.store_lost(err)
+            return []
         return self.execute_due()
+
+    def check_referrals(self, *, force: bool = False) -> list[str]:
+        """Publish again what the switchboard lost (a gateway restart); the referral ids.
+
+        Every ``settings.referral_check_interval`` (and on the first tick after a
+        start, or with ``force``): the switchboard's referrals (``ListsReferrals``,
+        one call) are compared with the referrals published and not yet ended; the
+        missing ones are published again in the execution pass that follows. Users
+        parked on 404 ``unknown_user`` who are now in the switchboard's directory
+        are tried again at once. A switchboard that cannot list referrals is not
+        checked; a failed check is logged and tried again at the next interval.
+        """
+        now = self.clock.now()
+        if not isinstance(self.switchboard, ListsReferrals):
+            return []
+        if not force and self._next_referral_check is not None and now < self._next_referral_check:
+            return []
+        self._next_referral_check = now + self.settings.referral_check_interval
+        try:
+            shown = self.switchboard.referral_ids()
+        except CalrefError as err:
+            log.warning("could not compare the switchboard's referrals with ours: %s", err)
+            return []
+        known = [u for u in self.store.parked_users(now) if u in shown]
+        if known:
+            log.info("the switchboard knows %s now; trying their actions again", ", ".join(known))
+            self.store.unpark_actions(now, known)
+        lost = [
+            (user_id, ref_id)
+            for user_id, ref_id in self.store.published_referrals(now)
+            if user_id in shown and ref_id not in shown[user_id]
+        ]
+        if lost:
+            users = sorted({u for u, _ in lost})
+            log.warning(
+                "the switchboard lost %d referrals (of %s); publishing them again",
+                len(lost),
+                ", ".join(users[:10]) + (" ..." if len(users) > 10 else ""),
+            )
+            self.store.mark_unpublished([ref_id for _, ref_id in lost])
+        return [ref_id for _, ref_id in lost]
 
     def next_action_due(self) -> datetime | None:
         """When the next planned action (or retry) is due; what the wake-up timer is set to."""
@@ -275,6 +357,11 @@ class Service(LeaseHolding, SourcePolling):
             wake = self.next_wakeup() or until
             target = min(max(wake, now + timedelta(seconds=1)), now + step, until)
             self.clock.set(target)
+
+
+def _db_reason(err: SQLAlchemyError) -> str:
+    orig = getattr(err, "orig", None)
+    return str(orig if orig is not None else err).splitlines()[0]
 
 
 def _check_plan(plan: Plan, user_id: str) -> None:

@@ -2,7 +2,8 @@
 
 Horizon and lookback of the planning window, poll/tick/re-plan intervals
 (per source where push makes a source's safety poll rarer), executor
-concurrency and retry policy, and the per-source backoff after failures.
+concurrency and retry policy, the per-source backoff after failures, and how
+long (real time) a poll waits for the calendar syncs it started.
 ``sync.runtime`` maps the config file onto these; ``sync.service`` re-exports
 the class, so ``from sync.service import ServiceSettings`` keeps working.
 """
@@ -32,6 +33,18 @@ class ServiceSettings:
     source_backoff_base: timedelta = timedelta(seconds=30)
     source_backoff_cap: timedelta = timedelta(hours=1)
     late_after: timedelta = timedelta(seconds=60)
+    #: how long a poll waits for the syncs it started (real time; the rest finish in the background)
+    sync_wait: timedelta = timedelta(seconds=2)
+    #: the same at start-up, before the catch-up runs on whatever calendars were read by then
+    startup_sync_wait: timedelta = timedelta(seconds=5)
+    #: calendar syncs running at once
+    sync_workers: int = 8
+    #: a sync running this long no longer counts against ``sync_workers``
+    sync_stuck_after: timedelta = timedelta(seconds=60)
+    #: how often the switchboard's referrals are compared with the published ones
+    referral_check_interval: timedelta = timedelta(minutes=5)
+    #: how long a user the switchboard does not know (404 unknown_user) waits between tries
+    unknown_user_backoff: timedelta = timedelta(minutes=30)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -42,9 +55,17 @@ class ServiceSettings:
             "replan_interval",
             "source_backoff_base",
             "source_backoff_cap",
+            "sync_stuck_after",
+            "unknown_user_backoff",
+            "referral_check_interval",
         ):
             if getattr(self, name) <= timedelta(0):
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("sync_wait", "startup_sync_wait"):
+            if getattr(self, name) < timedelta(0):
+                problems.append(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.sync_workers < 1:
+            problems.append(f"sync_workers must be at least 1, got {self.sync_workers}")
         if self.lookback < timedelta(0):
             problems.append(f"lookback must not be negative, got {self.lookback}")
         for source, interval in self.source_intervals.items():

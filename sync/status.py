@@ -1,6 +1,7 @@
 """What ``calref status`` shows: per user, the current referral, the phone, what comes next,
-each calendar source's health and any actions that failed for good; and which ``calref run``
-process leads the store (holds its lease)."""
+each calendar source's health, any actions that failed for good or wait for a retry (a user
+the switchboard does not know is shown as PARKED); and which ``calref run`` process leads the
+store (holds its lease)."""
 
 from __future__ import annotations
 
@@ -101,7 +102,12 @@ def format_status(
             lines.append("  phone: not seen yet")
         if u.next_action:
             a = u.next_action
-            lines.append(f"  next: {a.moment} {a.action} at {at(a.due_at)}")
+            line = f"  next: {a.moment} {a.action} at {at(a.due_at)}"
+            if a.last_error and a.next_attempt_at:
+                parked = "unknown_user" in a.last_error
+                label = "PARKED: the switchboard does not know this user" if parked else "retrying"
+                line += f"; {label}, next try {at(a.next_attempt_at)} ({a.last_error})"
+            lines.append(line)
         for s in u.sources:
             ok = at(s.last_success) if s.last_success else "never"
             line = f"  source {s.id}: last success {ok}"

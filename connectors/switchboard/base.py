@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rules.model import PhoneAction, Profile
 
@@ -79,4 +79,17 @@ class Switchboard(Protocol):
 
     def apply_action(self, user_id: str, action: PhoneAction, idempotency_key: str) -> PhoneState:
         """Carry out ``action`` now and return the resulting phone state."""
+        ...
+
+
+@runtime_checkable
+class ListsReferrals(Protocol):
+    """A switchboard that can show which referrals it has (the HTTP adapter, the simulator).
+
+    The service compares this with what it published, and publishes again what
+    the switchboard lost (a gateway restarted without keeping its referrals).
+    """
+
+    def referral_ids(self) -> dict[str, set[str]]:
+        """Every user's referral ids as the switchboard shows them now."""
         ...

@@ -104,6 +104,23 @@ class HttpSwitchboard:
         body = self._call("GET", path)
         return self._decode("GET", path, lambda: referrals_of_user_json(body, "user"))
 
+    def referral_ids(self) -> dict[str, set[str]]:
+        """Every user's referral ids, from one ``GET /api/users`` (each user carries them)."""
+        path = "/api/users"
+        body = self._call("GET", path)
+        items = body.get("users") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise self._malformed("GET", path, "users: expected a list")
+
+        def decode() -> dict[str, set[str]]:
+            out: dict[str, set[str]] = {}
+            for i, item in enumerate(items):
+                user = user_from_json(item, f"users[{i}]")
+                out[user.id] = {r.id for r in referrals_of_user_json(item, f"users[{i}]")}
+            return out
+
+        return self._decode("GET", path, decode)
+
     def publish_referral(
         self, user_id: str, referral: PublishedReferral, idempotency_key: str
     ) -> None:

@@ -242,6 +242,12 @@ class SimulatedSwitchboard:
             items = list(self._user(user_id).referrals.values())
         return sorted(items, key=lambda r: (r.start, r.id))
 
+    def referral_ids(self) -> dict[str, set[str]]:
+        """Every user's referral ids (``ListsReferrals``)."""
+        self._maybe_fail("referral_ids", mutating=False)
+        with self._lock:
+            return {uid: set(state.referrals) for uid, state in self._users.items()}
+
     def route(self, user_id: str) -> Route:
         """Where a call to ``user_id`` would ring right now, and why."""
         with self._lock:

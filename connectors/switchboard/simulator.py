@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -248,6 +249,16 @@ def create_app(
 
     app.include_router(api)
     return app
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is loopback (or ``localhost``): reachable from this machine only."""
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve beyond loopback
 
 
 def serve(

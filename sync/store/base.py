@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store import records as rec
+from sync.store.db import FileIdentity
 from sync.store.models import (
     ActionRow,
     AuditRow,
@@ -66,8 +67,15 @@ class StoreBase:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: the SQLite file opened (None: PostgreSQL or in memory), checked by ``verify``
+        self.identity: FileIdentity | None = None
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+
+    def verify(self) -> None:
+        """Raise ``StoreLost`` when the SQLite file was deleted or replaced since it was opened."""
+        if self.identity is not None:
+            self.identity.verify()
 
     def _writer_turn(self) -> AbstractContextManager[object]:
         return self._write_lock if self._write_lock is not None else nullcontext()

@@ -34,6 +34,16 @@ _MOMENT_ORDER = {"end": 0, "change": 1, "start": 2}
 _FINAL = (rec.DONE, rec.KEPT, rec.MISSED, rec.FAILED)
 
 
+def _parked(now: datetime) -> tuple[Any, ...]:
+    """The conditions of an action parked on 404 ``unknown_user`` at ``now``."""
+    a = ACTIONS.c
+    return (
+        a.status == rec.PENDING,
+        a.next_attempt_at > now,
+        a.last_error.like("%unknown_user%"),
+    )
+
+
 def execution_order(action: rec.StoredAction) -> tuple[datetime, int, int]:
     """The order a user's due actions are carried out in (an end before a start at one instant)."""
     return (action.due_at, _MOMENT_ORDER.get(action.moment, 1), action.id)
@@ -41,6 +51,31 @@ def execution_order(action: rec.StoredAction) -> tuple[datetime, int, int]:
 
 class ExecutionStore(StoreBase):
     """Due actions and their outcomes; referrals the switchboard still has to be told about."""
+
+    def unpark_actions(self, now: datetime, user_ids: Sequence[str] | None = None) -> int:
+        """Make actions parked on 404 ``unknown_user``, and publications waiting to be retried,
+        due at ``now`` (a directory or config change may have fixed them); of ``user_ids``
+        only, when given. How many actions."""
+        a, r = ACTIONS.c, REFERRALS.c
+        parked = update(ACTIONS).where(*_parked(now)).values(next_attempt_at=now)
+        waiting = (
+            update(REFERRALS)
+            .where(r.next_attempt_at > now, r.publish_error.is_(None))
+            .values(next_attempt_at=now)
+        )
+        if user_ids is not None:
+            parked = parked.where(a.user_id.in_(list(user_ids)))
+            waiting = waiting.where(r.user_id.in_(list(user_ids)))
+        with self._conn() as conn:
+            count = conn.execute(parked).rowcount
+            conn.execute(waiting)
+        return int(count or 0)
+
+    def parked_users(self, now: datetime) -> list[str]:
+        """Users with an action parked on 404 ``unknown_user`` (waiting for a later try)."""
+        query = select(ACTIONS.c.user_id).where(*_parked(now)).distinct()
+        with self._read() as conn:
+            return sorted(row.user_id for row in conn.execute(query))
 
     # -- reading the plan --------------------------------------------------------------------
 
@@ -128,8 +163,10 @@ class ExecutionStore(StoreBase):
 
         Only if it is still live with the same idempotency key: None when a re-plan
         changed or cancelled it since it was read (the caller then leaves it to the
-        next pass). Returns the action as stored now.
+        next pass). Returns the action as stored now. ``StoreLost`` when the store's
+        file is not the one opened any more (nothing is claimed then).
         """
+        self.verify()
         with self._conn() as conn:
             row = conn.execute(
                 _mark_sending(guarded=True), {"b_id": action.id, "b_key": action.idempotency_key}
@@ -190,6 +227,26 @@ class ExecutionStore(StoreBase):
         return stored
 
     # -- referrals outbox --------------------------------------------------------------------
+
+    def published_referrals(self, now: datetime) -> list[tuple[str, str]]:
+        """(user id, referral id) of every referral the switchboard should show now or later."""
+        r = REFERRALS.c
+        query = select(r.user_id, r.id).where(
+            r.active.is_(True), r.published_hash.is_not(None), r.end_at > now
+        )
+        with self._read() as conn:
+            return [(row.user_id, row.id) for row in conn.execute(query)]
+
+    def mark_unpublished(self, referral_ids: Sequence[str]) -> None:
+        """Forget that these referrals were published: the next pass publishes them again."""
+        for chunk in chunked(list(referral_ids)):
+            stmt = (
+                update(REFERRALS)
+                .where(REFERRALS.c.id.in_(chunk))
+                .values(published_hash=None, publish_attempts=0, next_attempt_at=None)
+            )
+            with self._conn() as conn:
+                conn.execute(stmt)
 
     def unpublished_referrals(self, now: datetime) -> list[rec.StoredReferral]:
         """Referrals whose switchboard copy differs from the plan, ready to (re)try."""

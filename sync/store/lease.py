@@ -59,6 +59,7 @@ class LeaseStore(StoreBase):
         one gets True while the lease is live. Renews it when ``holder`` has it.
         """
         _check(holder, ttl)
+        self.verify()
         values = {
             "name": LEASE_NAME,
             "holder": holder,
@@ -94,6 +95,7 @@ class LeaseStore(StoreBase):
         one else acted meanwhile, so renewing it is safe.
         """
         _check(holder, ttl)
+        self.verify()
         stmt = (
             update(LEASE)
             .where(LEASE.c.name == LEASE_NAME, LEASE.c.holder == holder)

@@ -24,10 +24,10 @@ from rules.model import User
 from sync.store import records as rec
 from sync.store.audit import AuditStore
 from sync.store.base import USERS
-from sync.store.db import StoreError, create_store_engine
+from sync.store.db import FileIdentity, StoreError, create_store_engine, sqlite_path
 from sync.store.execution import ExecutionStore
 from sync.store.lease import LeaseStore
-from sync.store.migrate import upgrade_to_head
+from sync.store.migrate import current_revision, head_revision, upgrade_to_head
 from sync.store.plan import PlanStore
 from sync.store.push import PushStore
 from sync.store.sources import SourceStore
@@ -39,9 +39,19 @@ class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore, Lease
     """The service's database. Thread-safe: every method runs in its own session."""
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (not yet migrate) the store at ``url``."""
-        return cls(create_store_engine(url))
+    def open(cls, url: str, *, readonly: bool = False) -> Store:
+        """Open (not yet migrate) the store at ``url``.
+
+        A SQLite file is created (mode 0600) when missing, unless ``readonly``: then
+        it must exist, is opened read-only, and must be at the newest schema.
+        """
+        store = cls(create_store_engine(url, readonly=readonly))
+        path = sqlite_path(url)
+        if path is not None:
+            store.identity = FileIdentity.of(path)
+        if readonly:
+            store._check_schema()
+        return store
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration; safe to call on every start."""
@@ -49,6 +59,19 @@ class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore, Lease
             upgrade_to_head(self.engine)
         except OperationalError as err:
             raise StoreError(f"store: cannot migrate the database: {err.orig}") from None
+
+    def _check_schema(self) -> None:
+        try:
+            current = current_revision(self.engine)
+        except OperationalError as err:
+            raise StoreError(f"store: cannot read the database: {err.orig}") from None
+        if current is None:
+            raise StoreError("store: the database is empty (no `calref run` has used it yet)")
+        if current != head_revision():
+            raise StoreError(
+                f"store: the database is at schema {current}, this calref needs "
+                f"{head_revision()} (`calref run` upgrades it)"
+            )
 
     def close(self) -> None:
         self.engine.dispose()

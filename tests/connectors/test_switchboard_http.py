@@ -402,3 +402,21 @@ def test_none_action_changes_nothing_and_is_logged_as_a_warning(
         last = http.get("/api/log").json()["commands"][-1]
     assert (last["detail"], last["idempotency_key"]) == ("none", "k2")
     assert "should not be sent" in last["warning"]
+
+
+def test_referral_ids_show_what_the_gateway_has_now(
+    sb: HttpSwitchboard, sim: RunningSimulator
+) -> None:
+    ref = PublishedReferral(
+        id="evt/7",
+        reason="meeting",
+        message="",
+        start=T0 + timedelta(hours=1),
+        end=T0 + timedelta(hours=2),
+        start_action=PhoneAction.none(),
+        end_action=PhoneAction.open(),
+    )
+    sb.publish_referral("anna", ref, "p1")
+    assert sb.referral_ids() == {"anna": {"evt/7"}, "bo": set()}
+    sim.switchboard.withdraw("anna", "evt/7", "gone", client="operator")
+    assert sb.referral_ids() == {"anna": set(), "bo": set()}

@@ -1,0 +1,59 @@
+"""``CallGate``: counts the switchboard calls in flight and closes for new ones on shutdown.
+
+The executor enters the gate around every switchboard call. ``close`` (SIGTERM)
+lets no new call start; ``wait_idle`` waits, with a bound, until the calls in
+flight have ended, so ``calref run`` can exit within one call's timeout and
+leave nothing half-recorded that the next start would not re-send.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class CallGate:
+    """Thread-safe: any number of threads may be inside at once."""
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+        self._idle = threading.Condition()
+        self._inside = 0
+
+    def close(self) -> None:
+        """Let no new call start (calls inside go on)."""
+        self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        with self._idle:
+            return self._inside
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """Count one call while it runs (callers check ``closed`` before they start one)."""
+        with self._idle:
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._inside -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no call is in flight; whether none is."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._inside:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
