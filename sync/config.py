@@ -9,11 +9,13 @@ variable (``*_env``) or a file (``*_file``) instead.
 from __future__ import annotations
 
 import importlib
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
@@ -21,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from connectors.calendars.base import CalendarSource, Mailbox
 from rules.actions import ForwardPolicy, normalize_number
-from rules.errors import ConfigError, InvalidActionError, Problem
+from rules.errors import CalrefError, ConfigError, InvalidActionError, Problem, ValidationError
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
-from rules.yamlfile import load_yaml, problems_from_pydantic
+from rules.yamlfile import decode_text, load_yaml, problems_from_pydantic
 
 CALENDAR_KINDS = ("ics", "graph", "ews", "google", "caldav")
 
@@ -63,6 +65,40 @@ class ForwardingConfig(_Strict):
     allowed_prefixes: list[str] = []
 
 
+def http_url(value: str, *, http: bool = True) -> str:
+    """``value`` if it is an absolute https:// URL (or http:// when ``http``) with a host."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = urlsplit("")
+    schemes = ("https", "http") if http else ("https",)
+    if parts.scheme.lower() not in schemes or not host:
+        raise ValueError(f"must be an {' or '.join(s + '://' for s in schemes)} URL with a host")
+    return value
+
+
+def check_store_url(value: str) -> str:
+    """``value`` if it is a database URL calref can use: SQLite or PostgreSQL through psycopg."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "must be a database URL: sqlite:///path.db or postgresql+psycopg://…"
+        ) from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if (backend, driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
+        raise ValueError(
+            f"unsupported database {url.drivername!r} "
+            "(use sqlite:///path.db or postgresql+psycopg://…)"
+        )
+    return value
+
+
 class SwitchboardConfig(_Strict):
     kind: Literal["simulator", "http"] = "simulator"
     url: str | None = None
@@ -71,6 +107,11 @@ class SwitchboardConfig(_Strict):
     client_name: str = "calref"
     timeout_seconds: float = 10.0
     concurrency: int = Field(default=16, ge=1, le=512)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
 
 class SyncConfig(_Strict):
@@ -128,6 +169,11 @@ class ConfigFile(_Strict):
     push: PushConfig | None = None
     users: list[UserConfig] = []
 
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        return check_store_url(value)
+
 
 @dataclass
 class AppConfig:
@@ -181,15 +227,22 @@ class AppConfig:
         ]
 
 
-def load_config(path: str | Path) -> AppConfig:
-    """Read and validate the config file; raise ConfigError listing every problem."""
+def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
+    """Read and validate the config file; raise ConfigError listing every problem.
+
+    With ``check_store`` (``calref check``) a SQLite store's file and folder must
+    also be writable; nothing is created.
+    """
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = load_yaml(decode_text(path.read_bytes(), name), name)
     except OSError as err:
         raise ConfigError([Problem(name, None, None, f"cannot read: {err.strerror}")]) from None
-    doc = load_yaml(text, name)
+    except ValidationError as err:
+        raise ConfigError(err.problems) from None
+    if not isinstance(doc.data, dict | None):
+        raise ConfigError([Problem(name, 1, 1, "a config file is a mapping of keys to values")])
     try:
         file = ConfigFile.model_validate(doc.data if doc.data is not None else {})
     except pydantic.ValidationError as err:
@@ -202,8 +255,8 @@ def load_config(path: str | Path) -> AppConfig:
 
     try:
         tz = ZoneInfo(file.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problem(("timezone",), f"unknown time zone '{file.timezone}'")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        problem(("timezone",), f"unknown time zone {file.timezone!r}")
         tz = ZoneInfo("UTC")
     policy = ForwardPolicy(
         trunk_prefix=file.forwarding.trunk_prefix,
@@ -213,14 +266,50 @@ def load_config(path: str | Path) -> AppConfig:
         denied_prefixes=tuple(file.forwarding.denied_prefixes),
         allowed_prefixes=tuple(file.forwarding.allowed_prefixes),
     )
+    _check_connections(file, problem)
     users = _build_users(file, policy, problem)
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
     _check_push(file, problem)
+    if check_store:
+        for message in store_problems(file.store, path.parent):
+            line, column = doc.locate_value(("store",))
+            problems.append(Problem(name, line, column, message))
+    try:
+        rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
+    except ValidationError as err:
+        if not problems:
+            raise
+        problems += err.problems
+    except (OSError, ValueError) as err:  # e.g. a NUL byte in the rules: path
+        problem(("rules",), f"cannot read the rule file: {err}")
     if problems:
         raise ConfigError(problems)
-    rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
     return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
+
+
+def store_problems(url: str, base_dir: Path) -> list[str]:
+    """Whether a SQLite store could be opened for writing, without creating anything.
+
+    The file (relative to ``base_dir``) must be a writable file if it exists, and
+    its folder must exist and be writable (SQLite writes its journal beside it).
+    PostgreSQL and in-memory stores have nothing to check here.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
+        return []
+    file = base_dir / url[len(prefix) :].split("?", 1)[0]
+    folder = file.parent
+    if file.exists():
+        if not file.is_file():
+            return [f"the store {file} is not a file"]
+        if not os.access(file, os.R_OK | os.W_OK):
+            return [f"the store {file} cannot be written by this user"]
+    if not folder.is_dir():
+        return [f"the store's folder {folder} does not exist"]
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return [f"the store's folder {folder} cannot be written by this user"]
+    return []
 
 
 def _build_users(
@@ -251,7 +340,7 @@ def _build_users(
                 except InvalidActionError as err:
                     problem((*where, "profiles", j, "number"), str(err))
         for k, entry in enumerate(uc.calendars):
-            _check_calendar_entry(file, entry, (*where, "calendars", k), problem)
+            _check_calendar_entry(file.connections, entry, (*where, "calendars", k), problem)
         profiles = tuple(
             Profile(id=p.id, name=p.name, number=p.number, tags=tuple(t.lower() for t in p.tags))
             for p in uc.profiles
@@ -298,13 +387,49 @@ def _connector_models(kind: str) -> tuple[Any, type[BaseModel], type[BaseModel]]
     return module, getattr(module, spec.connection), getattr(module, spec.calendar)
 
 
+def _check_connections(
+    file: ConfigFile, problem: Callable[[tuple[str | int, ...], str], None]
+) -> None:
+    """Validate each ``connections:`` block once, used or not."""
+    for kind, block in file.connections.items():
+        if kind not in _CONNECTORS:
+            problem(
+                ("connections", kind),
+                f"unknown connection {kind!r} (expected one of {', '.join(_CONNECTORS)})",
+            )
+            continue
+        _, connection_model, _ = _connector_models(kind)
+        _report_invalid(connection_model, block, ("connections", kind), problem)
+
+
+def _report_invalid(
+    model: type[BaseModel],
+    data: Any,
+    place: tuple[str | int, ...],
+    problem: Callable[[tuple[str | int, ...], str], None],
+) -> bool:
+    """Validate ``data`` against ``model``; report each error where it stands. True if valid."""
+    try:
+        model.model_validate(data)
+    except pydantic.ValidationError as err:
+        for detail in err.errors(include_url=False):
+            loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
+            field = ".".join(str(part) for part in loc)
+            message = str(detail["msg"]).removeprefix("Value error, ")
+            if detail["type"] == "extra_forbidden":
+                message = "unknown key"
+            problem((*place, *loc), f"{field}: {message}" if field else message)
+        return False
+    return True
+
+
 def _check_calendar_entry(
-    file: ConfigFile,
+    connections: Collection[str],
     entry: dict[str, Any],
     where: tuple[str | int, ...],
     problem: Callable[[tuple[str | int, ...], str], None],
 ) -> None:
-    """Validate one calendar entry, and its kind's connection block, where they stand."""
+    """Validate one calendar entry where it stands (``connections``: the blocks given)."""
     kind = entry.get("kind")
     if kind not in CALENDAR_KINDS:
         problem(
@@ -313,26 +438,17 @@ def _check_calendar_entry(
         )
         return
     if kind == "ics":
-        if ("path" in entry) == ("url" in entry):
-            problem(where, "an ics calendar needs exactly one of 'path' or 'url'")
+        from connectors.calendars.ics import ics_entry_problems
+
+        for loc, message in ics_entry_problems(entry):
+            problem((*where, *loc), f"{'.'.join(loc)}: {message}" if loc else message)
         return
-    if kind not in file.connections:
+    _, _, calendar_model = _connector_models(kind)
+    _report_invalid(calendar_model, entry, where, problem)
+    if kind not in connections:
         problem(
             (*where, "kind"), f"calendar kind '{kind}' needs a 'connections: {{{kind}: ...}}' block"
         )
-        return
-    _, connection_model, calendar_model = _connector_models(kind)
-    for model, data, place in (
-        (connection_model, file.connections[kind], ("connections", kind)),
-        (calendar_model, entry, where),
-    ):
-        try:
-            model.model_validate(data)
-        except pydantic.ValidationError as err:
-            for detail in err.errors():
-                loc = tuple(detail["loc"])
-                field = ".".join(str(part) for part in loc)
-                problem((*place, *loc), f"{field}: {detail['msg']}" if field else detail["msg"])
 
 
 def _ics_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:

@@ -103,7 +103,7 @@ def test_connection_blocks_are_validated_where_they_stand(tmp_path: Path) -> Non
 
 def test_an_ics_calendar_needs_a_path_or_a_url(tmp_path: Path) -> None:
     message = problems(tmp_path, VALID.replace("{kind: ics, path: alice.ics}", "{kind: ics}"))
-    assert "needs exactly one of 'path' or 'url'" in message
+    assert "needs exactly one of 'path', 'url', 'url_env', 'url_file'" in message
 
 
 def test_unreadable_config_names_the_file(tmp_path: Path) -> None:
