@@ -21,9 +21,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.calendars.base import CalendarSource, Mailbox
+from connectors.calendars.base import CalendarSource, Mailbox, SyncResult, SyncWindow
 from rules.actions import ForwardPolicy, normalize_number
-from rules.errors import CalrefError, ConfigError, InvalidActionError, Problem, ValidationError
+from rules.errors import (
+    CalendarError,
+    CalrefError,
+    ConfigError,
+    InvalidActionError,
+    Problem,
+    ValidationError,
+)
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
@@ -218,13 +225,43 @@ class AppConfig:
         return self._connections[kind]
 
     def sources(self, user_id: str) -> list[CalendarSource]:
-        """Build the user's calendar sources (connections are only contacted on sync)."""
+        """Build the user's calendar sources (connections are only contacted on sync).
+
+        Raises the first setup problem (a missing secret, say); ``sources_or_failures``
+        builds the others and names each that could not be set up.
+        """
+        built = self.sources_or_failures(user_id)
+        for source in built:
+            if isinstance(source, UnbuiltSource):
+                raise source.error
+        return built
+
+    def sources_or_failures(self, user_id: str) -> list[CalendarSource]:
+        """Each of the user's calendar sources, or an ``UnbuiltSource`` where setting up failed."""
         user = self.user(user_id)
         mailbox = self.mailbox(user)
-        return [
-            _SOURCE_BUILDERS[entry["kind"]](self, entry, mailbox)
-            for entry in self.calendar_entries(user_id)
-        ]
+        out: list[CalendarSource] = []
+        for index, entry in enumerate(self.calendar_entries(user_id)):
+            try:
+                out.append(_SOURCE_BUILDERS[entry["kind"]](self, entry, mailbox))
+            except CalrefError as err:
+                out.append(UnbuiltSource(f"{user_id}/calendars[{index}]", err))
+        return out
+
+
+@dataclass(frozen=True)
+class UnbuiltSource:
+    """A calendar entry that could not be set up (a secret missing): a source that always fails.
+
+    Polled like any other source, it is recorded in the store as failing with the
+    reason, so ``calref status`` shows the user's calendar as broken.
+    """
+
+    id: str
+    error: CalrefError
+
+    def sync(self, window: SyncWindow, state: str | None) -> SyncResult:
+        raise CalendarError(self.id, f"calendar could not be set up: {self.error}")
 
 
 def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:

@@ -64,9 +64,9 @@ def test_a_ready_config_passes_every_check(tmp_path: Path, simulator: RunningSim
     done = run_check(write_config(tmp_path, simulator.url, users=("anna",)), "s3cret-token")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("ok    config: 1 users, 1 calendars")
+    assert lines[0].startswith("ok    config: 1 user, 1 calendar, Europe/Stockholm")
     assert any(line.startswith("ok") and "anna.ics: 0 events" in line for line in lines)
-    assert lines[-1] == f"ok    switchboard: {simulator.url} knows all 1 users"
+    assert lines[-1] == f"ok    switchboard: {simulator.url} knows the 1 user"
 
 
 def test_each_problem_is_one_line_and_no_secret_is_shown(
