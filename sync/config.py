@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,7 +34,7 @@ from rules.errors import (
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
-from rules.yamlfile import decode_text, load_yaml, problems_from_pydantic
+from rules.yamlfile import decode_text, format_path, load_yaml, problems_from_pydantic
 
 CALENDAR_KINDS = ("ics", "graph", "ews", "google", "caldav")
 
@@ -280,15 +280,23 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
         raise ConfigError(err.problems) from None
     if not isinstance(doc.data, dict | None):
         raise ConfigError([Problem(name, 1, 1, "a config file is a mapping of keys to values")])
-    try:
-        file = ConfigFile.model_validate(doc.data if doc.data is not None else {})
-    except pydantic.ValidationError as err:
-        raise ConfigError(problems_from_pydantic(err, doc, name)) from None
     problems: list[Problem] = []
 
-    def problem(where: tuple[str | int, ...], message: str) -> None:
-        line, column = doc.locate(where)
+    def problem(where: tuple[str | int, ...], message: str, *, at_value: bool = False) -> None:
+        line, column = doc.locate_value(where) if at_value else doc.locate(where)
         problems.append(Problem(name, line, column, message))
+
+    data = doc.data if doc.data is not None else {}
+    try:
+        file = ConfigFile.model_validate(data)
+    except pydantic.ValidationError as err:
+        # the blocks the schema leaves open, and the rule file, are still checked: all at once
+        problems += problems_from_pydantic(err, doc, name)
+        _check_raw_blocks(data, problem)
+        rules_name = data.get("rules")
+        if isinstance(rules_name, str) and rules_name:
+            _load_rules(path.parent, rules_name, problem, problems)
+        raise ConfigError(_in_order(problems, name)) from None
 
     try:
         tz = ZoneInfo(file.timezone)
@@ -303,7 +311,7 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
         denied_prefixes=tuple(file.forwarding.denied_prefixes),
         allowed_prefixes=tuple(file.forwarding.allowed_prefixes),
     )
-    _check_connections(file, problem)
+    _check_connections(file.connections, problem)
     users = _build_users(file, policy, problem)
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
@@ -312,17 +320,44 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
         for message in store_problems(file.store, path.parent):
             line, column = doc.locate_value(("store",))
             problems.append(Problem(name, line, column, message))
+    rules = _load_rules(path.parent, file.rules, problem, problems) if file.rules else None
+    if problems:
+        raise ConfigError(_in_order(problems, name))
+    rules = rules or default_rules()
+    return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
+
+
+def _load_rules(
+    base_dir: Path, rules: str, problem: _Report, problems: list[Problem]
+) -> RuleSet | None:
+    """The rule file named by ``rules:``; None with its problems added when it is invalid."""
     try:
-        rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
+        return load_rules(base_dir / rules)
     except ValidationError as err:
-        if not problems:
-            raise
         problems += err.problems
     except (OSError, ValueError) as err:  # e.g. a NUL byte in the rules: path
-        problem(("rules",), f"cannot read the rule file: {err}")
-    if problems:
-        raise ConfigError(problems)
-    return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
+        problem(("rules",), f"rules: cannot read the rule file: {err}", at_value=True)
+    return None
+
+
+def _in_order(problems: list[Problem], name: str) -> list[Problem]:
+    """The config file's problems by line and column, then the rule file's."""
+    return sorted(problems, key=lambda p: (p.file != name, p.line or 0, p.column or 0))
+
+
+def _check_raw_blocks(data: dict[str, Any], problem: _Report) -> None:
+    """The connection blocks and calendar entries of a config the schema refused elsewhere."""
+    connections = data.get("connections")
+    given: Collection[str] = ()
+    if isinstance(connections, dict) and all(isinstance(v, dict) for v in connections.values()):
+        _check_connections(connections, problem)
+        given = connections
+    users = data.get("users")
+    for i, user in enumerate(users if isinstance(users, list) else ()):
+        calendars = user.get("calendars") if isinstance(user, dict) else None
+        for k, entry in enumerate(calendars if isinstance(calendars, list) else ()):
+            if isinstance(entry, dict) and all(isinstance(key, str) for key in entry):
+                _check_calendar_entry(given, entry, ("users", i, "calendars", k), problem)
 
 
 def store_problems(url: str, base_dir: Path) -> list[str]:
@@ -352,7 +387,7 @@ def store_problems(url: str, base_dir: Path) -> list[str]:
 def _build_users(
     file: ConfigFile,
     policy: ForwardPolicy,
-    problem: Callable[[tuple[str | int, ...], str], None],
+    problem: _Report,
 ) -> list[User]:
     users: list[User] = []
     seen: set[str] = set()
@@ -424,38 +459,42 @@ def _connector_models(kind: str) -> tuple[Any, type[BaseModel], type[BaseModel]]
     return module, getattr(module, spec.connection), getattr(module, spec.calendar)
 
 
-def _check_connections(
-    file: ConfigFile, problem: Callable[[tuple[str | int, ...], str], None]
-) -> None:
+def _check_connections(connections: dict[str, Any], problem: _Report) -> None:
     """Validate each ``connections:`` block once, used or not."""
-    for kind, block in file.connections.items():
+    for kind, block in connections.items():
         if kind not in _CONNECTORS:
             problem(
                 ("connections", kind),
-                f"unknown connection {kind!r} (expected one of {', '.join(_CONNECTORS)})",
+                f"connections.{kind}: unknown connection {kind!r} "
+                f"(expected one of {', '.join(_CONNECTORS)})",
             )
             continue
         _, connection_model, _ = _connector_models(kind)
         _report_invalid(connection_model, block, ("connections", kind), problem)
 
 
+class _Report(Protocol):
+    """``problem(where, message)`` of ``load_config``: placed at the key, or at the value."""
+
+    def __call__(
+        self, where: tuple[str | int, ...], message: str, *, at_value: bool = False
+    ) -> None: ...
+
+
 def _report_invalid(
-    model: type[BaseModel],
-    data: Any,
-    place: tuple[str | int, ...],
-    problem: Callable[[tuple[str | int, ...], str], None],
+    model: type[BaseModel], data: Any, place: tuple[str | int, ...], problem: _Report
 ) -> bool:
     """Validate ``data`` against ``model``; report each error where it stands. True if valid."""
     try:
         model.model_validate(data)
     except pydantic.ValidationError as err:
         for detail in err.errors(include_url=False):
-            loc = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
-            field = ".".join(str(part) for part in loc)
+            loc = (*place, *(p for p in detail["loc"] if not str(p).startswith("function-")))
             message = str(detail["msg"]).removeprefix("Value error, ")
+            at_key = detail["type"] in ("extra_forbidden", "missing")
             if detail["type"] == "extra_forbidden":
-                message = "unknown key"
-            problem((*place, *loc), f"{field}: {message}" if field else message)
+                message = f"unknown key {loc[-1]!r}"
+            problem(loc, f"{format_path(loc)}: {message}", at_value=not at_key)
         return False
     return True
 
@@ -464,7 +503,7 @@ def _check_calendar_entry(
     connections: Collection[str],
     entry: dict[str, Any],
     where: tuple[str | int, ...],
-    problem: Callable[[tuple[str | int, ...], str], None],
+    problem: _Report,
 ) -> None:
     """Validate one calendar entry where it stands (``connections``: the blocks given)."""
     kind = entry.get("kind")
@@ -478,7 +517,9 @@ def _check_calendar_entry(
         from connectors.calendars.ics import ics_entry_problems
 
         for loc, message in ics_entry_problems(entry):
-            problem((*where, *loc), f"{'.'.join(loc)}: {message}" if loc else message)
+            unknown = message.startswith("unknown key")
+            place = (*where, *loc)
+            problem(place, f"{format_path(place)}: {message}", at_value=bool(loc) and not unknown)
         return
     _, _, calendar_model = _connector_models(kind)
     _report_invalid(calendar_model, entry, where, problem)

@@ -69,13 +69,13 @@ def ics_entry_problems(entry: Mapping[str, Any]) -> list[tuple[tuple[str, ...], 
             out.append(((str(key),), f"unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))})"))
     for key in _TEXT_KEYS:
         if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
-            out.append(((key,), f"{key} must be a non-empty string, got {entry[key]!r:.60}"))
+            out.append(((key,), f"must be a non-empty string, got {entry[key]!r:.60}"))
     where = [k for k in ("path", "url", "url_env", "url_file") if k in entry]
     if len(where) != 1:
         one_of = "'path', 'url', 'url_env', 'url_file'"
         out.append(((), f"an ics calendar needs exactly one of {one_of}"))
     elif where == ["path"]:
-        out += [((k,), f"{k} only applies to url calendars") for k in _URL_ONLY_KEYS if k in entry]
+        out += [((k,), "only applies to url calendars") for k in _URL_ONLY_KEYS if k in entry]
     url = entry.get("url")
     if isinstance(url, str) and url.strip():
         try:
@@ -89,13 +89,13 @@ def ics_entry_problems(entry: Mapping[str, Any]) -> list[tuple[tuple[str, ...], 
     if has_password and "username" not in entry:
         out.append(((), "password_env/password_file need a username"))
     if "username" in entry and not has_password:
-        out.append((("username",), "username needs password_env or password_file"))
+        out.append((("username",), "needs password_env or password_file"))
     if "password_env" in entry and "password_file" in entry:
         out.append(((), "give at most one of password_env or password_file"))
     for key, kind in (("max_bytes", int), ("timeout", (int, float)), ("max_redirects", int)):
         value = entry.get(key)
         if key in entry and (isinstance(value, bool) or not isinstance(value, kind) or value < 0):
-            out.append(((key,), f"{key} must be a non-negative number, got {value!r:.60}"))
+            out.append(((key,), f"must be a non-negative number, got {value!r:.60}"))
     return out
 
 
