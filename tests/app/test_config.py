@@ -339,3 +339,40 @@ def test_config_and_rule_file_problems_are_reported_together(tmp_path: Path) -> 
     message = problems(tmp_path, text)
     assert "calref.yaml:5:1: bogus: unknown key 'bogus'" in message
     assert "rules.yaml:3:1: YAML syntax" in message
+
+
+def test_a_calendar_that_cannot_be_set_up_fails_in_status_and_the_others_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from sync.clock import VirtualClock
+    from sync.runtime import build_service
+    from sync.status import format_status, status_report
+
+    monkeypatch.delenv("ALICE_SECRET_URL", raising=False)
+    (tmp_path / "alice.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nEND:VCALENDAR\r\n"
+    )
+    text = "store: sqlite:///calref.db\n" + VALID.replace(
+        "      - {kind: ics, path: alice.ics}\n",
+        "      - {kind: ics, url_env: ALICE_SECRET_URL}\n      - {kind: ics, path: alice.ics}\n",
+    )
+    app = load_config(write(tmp_path, text))
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    service = build_service(app, VirtualClock(now))
+    try:
+        service.start()
+        report = status_report(service.store, now)
+        shown = format_status(report, now)
+    finally:
+        service.store.close()
+    sources = {s.id: s for s in report[0].sources}
+    broken = sources["alice/calendars[0]"]
+    assert broken.failures == 1 and broken.last_success is None
+    assert "environment variable ALICE_SECRET_URL is not set" in (broken.last_error or "")
+    assert sources[str(tmp_path / "alice.ics")].last_error is None
+    assert (
+        "source alice/calendars[0]: last success never; last error: alice/calendars[0]: " in shown
+    )
+    assert "calendar could not be set up" in shown
