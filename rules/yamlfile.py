@@ -16,6 +16,7 @@ several aliases is one shared object, so an alias bomb stays as small as its tex
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ class _Constructor(RoundTripConstructor):
             raise ConstructorError(None, None, message, node.start_mark) from None
 
 
-def _deep_mark(yaml: YAML, text: str) -> Position:
+def _deep_mark(yaml: YAML, text: str) -> Position | None:
     """Where ``text`` first nests deeper than ``MAX_DEPTH`` (the parser does not recurse)."""
     depth = 0
     try:
@@ -203,7 +204,28 @@ def _deep_mark(yaml: YAML, text: str) -> Position:
                 depth -= 1
     except YAMLError:
         pass
-    return 1, 1
+    return None
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _deep_flow(text: str) -> int | None:
+    """The offset of the first ``[`` or ``{`` that may nest deeper than ``MAX_DEPTH``, if any.
+
+    Brackets in quoted text count too, so this only says where to look: ruamel's
+    scanner is quadratic in flow nesting (30 s at 3000 levels), so a deep flow
+    collection is found by parsing only the text up to here.
+    """
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif depth:
+            depth -= 1
+    return None
 
 
 def load_yaml(text: str, filename: str) -> YamlDocument:
@@ -214,6 +236,11 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
     def fail(line: int | None, col: int | None, what: str) -> ValidationError:
         return ValidationError([Problem(filename, line, col, f"YAML syntax: {what}")])
 
+    deep = _deep_flow(text)
+    if deep is not None:
+        place = _deep_mark(yaml, text[: deep + 1])
+        if place is not None:
+            raise fail(*place, f"nested deeper than {MAX_DEPTH} levels")
     try:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
@@ -232,7 +259,8 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
         raise fail(1, 1, first) from None
     except RecursionError:
-        raise fail(*_deep_mark(yaml, text), f"nested deeper than {MAX_DEPTH} levels") from None
+        place = _deep_mark(yaml, text) or (1, 1)
+        raise fail(*place, f"nested deeper than {MAX_DEPTH} levels") from None
     try:
         data, _height = _Plain().convert(tree)
     except _TooDeep as exc:

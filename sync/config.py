@@ -371,6 +371,13 @@ def store_problems(url: str, base_dir: Path) -> list[str]:
     if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
         return []
     file = base_dir / url[len(prefix) :].split("?", 1)[0]
+    try:
+        return _writable(file)
+    except (OSError, ValueError) as err:  # a NUL byte, a name too long
+        return [f"cannot use the store path {str(file)!r}: {err}"]
+
+
+def _writable(file: Path) -> list[str]:
     folder = file.parent
     if file.exists():
         if not file.is_file():
