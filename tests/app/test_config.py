@@ -381,3 +381,9 @@ def test_a_calendar_that_cannot_be_set_up_fails_in_status_and_the_others_run(
         "source alice/calendars[0]: last success never; last error: alice/calendars[0]: " in shown
     )
     assert "calendar could not be set up" in shown
+
+
+def test_a_binary_rule_file_is_placed_at_its_first_bad_byte(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_bytes(b"version: 1\nrules:\n  - \xc3\x28\n")
+    message = problems(tmp_path, VALID.replace("users:", "rules: rules.yaml\nusers:"))
+    assert message == f"{tmp_path / 'rules.yaml'}:3:5: not UTF-8 text (byte 0xc3)"
