@@ -72,38 +72,38 @@ class ForwardingConfig(_Strict):
     allowed_prefixes: list[str] = []
 
 
-def http_url(value: str, *, http: bool = True) -> str:
-    """``value`` if it is an absolute https:// URL (or http:// when ``http``) with a host."""
+def http_url(value: str) -> str:
+    """``value`` if it is an absolute https:// or http:// URL with a host."""
     try:
         parts = urlsplit(value)
         host = parts.hostname
     except ValueError:
         host = None
         parts = urlsplit("")
-    schemes = ("https", "http") if http else ("https",)
-    if parts.scheme.lower() not in schemes or not host:
-        raise ValueError(f"must be an {' or '.join(s + '://' for s in schemes)} URL with a host")
+    if parts.scheme.lower() not in ("https", "http") or not host:
+        raise ValueError("must be an https:// or http:// URL with a host")
     return value
 
 
-def check_store_url(value: str) -> str:
-    """``value`` if it is a database URL calref can use: SQLite or PostgreSQL through psycopg."""
+def store_url_problem(value: str) -> str | None:
+    """Why ``value`` is not a store calref can use (SQLite, or PostgreSQL through psycopg).
+
+    The message never repeats the URL: it may hold a database password.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    use = "use sqlite:///path.db or postgresql+psycopg://…"
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):
-        raise ValueError(
-            "must be a database URL: sqlite:///path.db or postgresql+psycopg://…"
-        ) from None
-    backend, driver = url.get_backend_name(), url.get_driver_name()
-    if (backend, driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
-        raise ValueError(
-            f"unsupported database {url.drivername!r} "
-            "(use sqlite:///path.db or postgresql+psycopg://…)"
-        )
-    return value
+        return f"not a database URL ({use})"
+    if (url.get_backend_name(), url.get_driver_name()) not in (
+        ("sqlite", "pysqlite"),
+        ("postgresql", "psycopg"),
+    ):
+        return f"unsupported database {url.drivername!r} ({use})"
+    return None
 
 
 class SwitchboardConfig(_Strict):
@@ -175,11 +175,6 @@ class ConfigFile(_Strict):
     connections: dict[str, dict[str, Any]] = {}
     push: PushConfig | None = None
     users: list[UserConfig] = []
-
-    @field_validator("store")
-    @classmethod
-    def _store(cls, value: str) -> str:
-        return check_store_url(value)
 
 
 @dataclass
@@ -293,6 +288,8 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
         # the blocks the schema leaves open, and the rule file, are still checked: all at once
         problems += problems_from_pydantic(err, doc, name)
         _check_raw_blocks(data, problem)
+        if isinstance(data.get("store"), str):
+            _check_store(data["store"], path.parent, check_store, problem)
         rules_name = data.get("rules")
         if isinstance(rules_name, str) and rules_name:
             _load_rules(path.parent, rules_name, problem, problems)
@@ -316,10 +313,7 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
     _check_push(file, problem)
-    if check_store:
-        for message in store_problems(file.store, path.parent):
-            line, column = doc.locate_value(("store",))
-            problems.append(Problem(name, line, column, message))
+    _check_store(file.store, path.parent, check_store, problem)
     rules = _load_rules(path.parent, file.rules, problem, problems) if file.rules else None
     if problems:
         raise ConfigError(_in_order(problems, name))
@@ -358,6 +352,16 @@ def _check_raw_blocks(data: dict[str, Any], problem: _Report) -> None:
         for k, entry in enumerate(calendars if isinstance(calendars, list) else ()):
             if isinstance(entry, dict) and all(isinstance(key, str) for key in entry):
                 _check_calendar_entry(given, entry, ("users", i, "calendars", k), problem)
+
+
+def _check_store(url: str, base_dir: Path, writable: bool, problem: _Report) -> None:
+    """The store's dialect; with ``writable`` also that a SQLite file could be written."""
+    why = store_url_problem(url)
+    if why is not None:
+        problem(("store",), f"store: {why}", at_value=True)
+    elif writable:
+        for message in store_problems(url, base_dir):
+            problem(("store",), message, at_value=True)
 
 
 def store_problems(url: str, base_dir: Path) -> list[str]:
@@ -490,8 +494,8 @@ class _Report(Protocol):
 
 def _report_invalid(
     model: type[BaseModel], data: Any, place: tuple[str | int, ...], problem: _Report
-) -> bool:
-    """Validate ``data`` against ``model``; report each error where it stands. True if valid."""
+) -> None:
+    """Validate ``data`` against ``model``; report each error where it stands."""
     try:
         model.model_validate(data)
     except pydantic.ValidationError as err:
@@ -502,8 +506,6 @@ def _report_invalid(
             if detail["type"] == "extra_forbidden":
                 message = f"unknown key {loc[-1]!r}"
             problem(loc, f"{format_path(loc)}: {message}", at_value=not at_key)
-        return False
-    return True
 
 
 def _check_calendar_entry(

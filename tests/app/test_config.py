@@ -280,14 +280,16 @@ def test_connection_blocks_are_validated_once_even_unused(tmp_path: Path) -> Non
     [
         ("mysql://calref@db/calref", "unsupported database 'mysql'"),
         ("postgresql+asyncpg://db/calref", "unsupported database 'postgresql+asyncpg'"),
-        ("calref.db", "must be a database URL"),
-        ("''", "must be a database URL"),
+        ("calref.db", "not a database URL"),
+        ("''", "not a database URL"),
+        ("mysql://calref:hunter2@db/calref", "unsupported database 'mysql'"),
     ],
 )
 def test_only_sqlite_and_postgresql_stores(tmp_path: Path, store: str, why: str) -> None:
     message = problems(tmp_path, f"store: {store}\n" + VALID)
     assert "calref.yaml:1:8: store: " in message
     assert why in message
+    assert "hunter2" not in message
 
 
 @pytest.mark.parametrize(
