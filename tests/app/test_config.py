@@ -389,3 +389,16 @@ def test_a_binary_rule_file_is_placed_at_its_first_bad_byte(tmp_path: Path) -> N
     (tmp_path / "rules.yaml").write_bytes(b"version: 1\nrules:\n  - \xc3\x28\n")
     message = problems(tmp_path, VALID.replace("users:", "rules: rules.yaml\nusers:"))
     assert message == f"{tmp_path / 'rules.yaml'}:3:5: not UTF-8 text (byte 0xc3)"
+
+
+def test_an_ews_server_is_a_host_name_not_a_url(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "users:",
+        "connections:\n  ews: {server: 'ftp://mail.example.se', username: u, password_env: P}\n"
+        "users:",
+    )
+    message = problems(tmp_path, text).replace(str(tmp_path / "calref.yaml"), "")
+    assert message == (
+        ":5:8: connections.ews: server must be a host name such as mail.example.se "
+        "(no scheme or path)"
+    )
