@@ -191,7 +191,7 @@ def run(
     def after_lead() -> None:
         for runtime in push:
             runtime.activate()
-        log.info("calref running: %d users, store %s", len(cfg.users), store_name)
+        log.info("calref running: %s, store %s", plural(len(cfg.users), "user"), store_name)
 
     def stop_push() -> None:
         while push:
@@ -201,7 +201,7 @@ def run(
     try:
         scheduler.start()
         if not scheduler.leading:
-            log.info("calref standby: %d users, store %s", len(cfg.users), store_name)
+            log.info("calref standby: %s, store %s", plural(len(cfg.users), "user"), store_name)
         stop.wait()
         log.info("stopping")
     finally:
