@@ -98,10 +98,8 @@ def store_url_problem(value: str) -> str | None:
         url = make_url(value)
     except (ArgumentError, ValueError):
         return f"not a database URL ({use})"
-    if (url.get_backend_name(), url.get_driver_name()) not in (
-        ("sqlite", "pysqlite"),
-        ("postgresql", "psycopg"),
-    ):
+    # by name: asking SQLAlchemy for the driver would import an unknown dialect's plugin
+    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
         return f"unsupported database {url.drivername!r} ({use})"
     return None
 

@@ -283,6 +283,7 @@ def test_connection_blocks_are_validated_once_even_unused(tmp_path: Path) -> Non
         ("calref.db", "not a database URL"),
         ("''", "not a database URL"),
         ("mysql://calref:hunter2@db/calref", "unsupported database 'mysql'"),
+        ("'0://'", "unsupported database '0'"),  # no dialect plugin is looked up
     ],
 )
 def test_only_sqlite_and_postgresql_stores(tmp_path: Path, store: str, why: str) -> None:

@@ -4,12 +4,13 @@ Arbitrary bytes, arbitrary text, arbitrary YAML structures (deep nesting
 included) and valid configs with one value or key replaced by something
 arbitrary: ``load_config`` either returns or raises ``ConfigError`` whose every
 problem names the file, a line and a column. Bounded (``max_examples``) so the
-suite runs in seconds.
+suite runs in seconds; ``CALREF_FUZZ_EXAMPLES=5000`` runs a longer search.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,9 @@ from hypothesis import strategies as st
 from rules.errors import ConfigError
 from sync.config import load_config
 
+EXAMPLES = int(os.environ.get("CALREF_FUZZ_EXAMPLES", "250"))
 FUZZ = settings(
-    max_examples=250,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -176,7 +178,7 @@ def replaced(tree: Any, path: tuple[Any, ...], value: Any, *, as_key: bool) -> A
     return tree
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=EXAMPLES * 2)
 @given(
     path=st.sampled_from(ALL_PATHS),
     value=TREES,
