@@ -85,22 +85,22 @@ def http_url(value: str) -> str:
     return value
 
 
+_DATABASE_URL = re.compile(r"(?P<drivername>[A-Za-z][A-Za-z0-9_+.-]*)://")
+STORE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+
 def store_url_problem(value: str) -> str | None:
     """Why ``value`` is not a store calref can use (SQLite, or PostgreSQL through psycopg).
 
-    The message never repeats the URL: it may hold a database password.
+    Read by name, without SQLAlchemy (whose import costs more than loading a small
+    config). The message never repeats the URL: it may hold a database password.
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     use = "use sqlite:///path.db or postgresql+psycopg://…"
-    try:
-        url = make_url(value)
-    except (ArgumentError, ValueError):
+    match = _DATABASE_URL.match(value)
+    if match is None:
         return f"not a database URL ({use})"
-    # by name: asking SQLAlchemy for the driver would import an unknown dialect's plugin
-    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
-        return f"unsupported database {url.drivername!r} ({use})"
+    if match["drivername"].lower() not in STORE_DRIVERS:
+        return f"unsupported database {match['drivername']!r} ({use})"
     return None
 
 

@@ -283,7 +283,8 @@ def test_connection_blocks_are_validated_once_even_unused(tmp_path: Path) -> Non
         ("calref.db", "not a database URL"),
         ("''", "not a database URL"),
         ("mysql://calref:hunter2@db/calref", "unsupported database 'mysql'"),
-        ("'0://'", "unsupported database '0'"),  # no dialect plugin is looked up
+        ("'0://'", "not a database URL"),
+        ("'mssql+pyodbc://db/calref'", "unsupported database 'mssql+pyodbc'"),
     ],
 )
 def test_only_sqlite_and_postgresql_stores(tmp_path: Path, store: str, why: str) -> None:
