@@ -9,13 +9,11 @@ variable (``*_env``) or a file (``*_file``) instead.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
@@ -35,6 +33,7 @@ from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
 from rules.yamlfile import decode_text, format_path, load_yaml, problems_from_pydantic
+from sync.config_checks import Report, http_url, in_order, report_invalid, report_store
 
 CALENDAR_KINDS = ("ics", "graph", "ews", "google", "caldav")
 
@@ -70,38 +69,6 @@ class ForwardingConfig(_Strict):
     allow_international: bool = False
     denied_prefixes: list[str] = ["0900", "0939", "0944", "099"]
     allowed_prefixes: list[str] = []
-
-
-def http_url(value: str) -> str:
-    """``value`` if it is an absolute https:// or http:// URL with a host."""
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = urlsplit("")
-    if parts.scheme.lower() not in ("https", "http") or not host:
-        raise ValueError("must be an https:// or http:// URL with a host")
-    return value
-
-
-_DATABASE_URL = re.compile(r"(?P<drivername>[A-Za-z][A-Za-z0-9_+.-]*)://")
-STORE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
-
-
-def store_url_problem(value: str) -> str | None:
-    """Why ``value`` is not a store calref can use (SQLite, or PostgreSQL through psycopg).
-
-    Read by name, without SQLAlchemy (whose import costs more than loading a small
-    config). The message never repeats the URL: it may hold a database password.
-    """
-    use = "use sqlite:///path.db or postgresql+psycopg://…"
-    match = _DATABASE_URL.match(value)
-    if match is None:
-        return f"not a database URL ({use})"
-    if match["drivername"].lower() not in STORE_DRIVERS:
-        return f"unsupported database {match['drivername']!r} ({use})"
-    return None
 
 
 class SwitchboardConfig(_Strict):
@@ -287,11 +254,11 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
         problems += problems_from_pydantic(err, doc, name)
         _check_raw_blocks(data, problem)
         if isinstance(data.get("store"), str):
-            _check_store(data["store"], path.parent, check_store, problem)
+            report_store(data["store"], path.parent, check_store, problem)
         rules_name = data.get("rules")
         if isinstance(rules_name, str) and rules_name:
             _load_rules(path.parent, rules_name, problem, problems)
-        raise ConfigError(_in_order(problems, name)) from None
+        raise ConfigError(in_order(problems, name)) from None
 
     try:
         tz = ZoneInfo(file.timezone)
@@ -311,16 +278,16 @@ def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
     _check_push(file, problem)
-    _check_store(file.store, path.parent, check_store, problem)
+    report_store(file.store, path.parent, check_store, problem)
     rules = _load_rules(path.parent, file.rules, problem, problems) if file.rules else None
     if problems:
-        raise ConfigError(_in_order(problems, name))
+        raise ConfigError(in_order(problems, name))
     rules = rules or default_rules()
     return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
 
 
 def _load_rules(
-    base_dir: Path, rules: str, problem: _Report, problems: list[Problem]
+    base_dir: Path, rules: str, problem: Report, problems: list[Problem]
 ) -> RuleSet | None:
     """The rule file named by ``rules:``; None with its problems added when it is invalid."""
     try:
@@ -332,12 +299,7 @@ def _load_rules(
     return None
 
 
-def _in_order(problems: list[Problem], name: str) -> list[Problem]:
-    """The config file's problems by line and column, then the rule file's."""
-    return sorted(problems, key=lambda p: (p.file != name, p.line or 0, p.column or 0))
-
-
-def _check_raw_blocks(data: dict[str, Any], problem: _Report) -> None:
+def _check_raw_blocks(data: dict[str, Any], problem: Report) -> None:
     """The connection blocks and calendar entries of a config the schema refused elsewhere."""
     connections = data.get("connections")
     given: Collection[str] = ()
@@ -352,51 +314,10 @@ def _check_raw_blocks(data: dict[str, Any], problem: _Report) -> None:
                 _check_calendar_entry(given, entry, ("users", i, "calendars", k), problem)
 
 
-def _check_store(url: str, base_dir: Path, writable: bool, problem: _Report) -> None:
-    """The store's dialect; with ``writable`` also that a SQLite file could be written."""
-    why = store_url_problem(url)
-    if why is not None:
-        problem(("store",), f"store: {why}", at_value=True)
-    elif writable:
-        for message in store_problems(url, base_dir):
-            problem(("store",), message, at_value=True)
-
-
-def store_problems(url: str, base_dir: Path) -> list[str]:
-    """Whether a SQLite store could be opened for writing, without creating anything.
-
-    The file (relative to ``base_dir``) must be a writable file if it exists, and
-    its folder must exist and be writable (SQLite writes its journal beside it).
-    PostgreSQL and in-memory stores have nothing to check here.
-    """
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
-        return []
-    file = base_dir / url[len(prefix) :].split("?", 1)[0]
-    try:
-        return _writable(file)
-    except (OSError, ValueError) as err:  # a NUL byte, a name too long
-        return [f"cannot use the store path {str(file)!r}: {err}"]
-
-
-def _writable(file: Path) -> list[str]:
-    folder = file.parent
-    if file.exists():
-        if not file.is_file():
-            return [f"the store {file} is not a file"]
-        if not os.access(file, os.R_OK | os.W_OK):
-            return [f"the store {file} cannot be written by this user"]
-    if not folder.is_dir():
-        return [f"the store's folder {folder} does not exist"]
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return [f"the store's folder {folder} cannot be written by this user"]
-    return []
-
-
 def _build_users(
     file: ConfigFile,
     policy: ForwardPolicy,
-    problem: _Report,
+    problem: Report,
 ) -> list[User]:
     users: list[User] = []
     seen: set[str] = set()
@@ -468,7 +389,7 @@ def _connector_models(kind: str) -> tuple[Any, type[BaseModel], type[BaseModel]]
     return module, getattr(module, spec.connection), getattr(module, spec.calendar)
 
 
-def _check_connections(connections: dict[str, Any], problem: _Report) -> None:
+def _check_connections(connections: dict[str, Any], problem: Report) -> None:
     """Validate each ``connections:`` block once, used or not."""
     for kind, block in connections.items():
         if kind not in _CONNECTORS:
@@ -479,38 +400,14 @@ def _check_connections(connections: dict[str, Any], problem: _Report) -> None:
             )
             continue
         _, connection_model, _ = _connector_models(kind)
-        _report_invalid(connection_model, block, ("connections", kind), problem)
-
-
-class _Report(Protocol):
-    """``problem(where, message)`` of ``load_config``: placed at the key, or at the value."""
-
-    def __call__(
-        self, where: tuple[str | int, ...], message: str, *, at_value: bool = False
-    ) -> None: ...
-
-
-def _report_invalid(
-    model: type[BaseModel], data: Any, place: tuple[str | int, ...], problem: _Report
-) -> None:
-    """Validate ``data`` against ``model``; report each error where it stands."""
-    try:
-        model.model_validate(data)
-    except pydantic.ValidationError as err:
-        for detail in err.errors(include_url=False):
-            loc = (*place, *(p for p in detail["loc"] if not str(p).startswith("function-")))
-            message = str(detail["msg"]).removeprefix("Value error, ")
-            at_key = detail["type"] in ("extra_forbidden", "missing")
-            if detail["type"] == "extra_forbidden":
-                message = f"unknown key {loc[-1]!r}"
-            problem(loc, f"{format_path(loc)}: {message}", at_value=not at_key)
+        report_invalid(connection_model, block, ("connections", kind), problem)
 
 
 def _check_calendar_entry(
     connections: Collection[str],
     entry: dict[str, Any],
     where: tuple[str | int, ...],
-    problem: _Report,
+    problem: Report,
 ) -> None:
     """Validate one calendar entry where it stands (``connections``: the blocks given)."""
     kind = entry.get("kind")
@@ -529,7 +426,7 @@ def _check_calendar_entry(
             problem(place, f"{format_path(place)}: {message}", at_value=bool(loc) and not unknown)
         return
     _, _, calendar_model = _connector_models(kind)
-    _report_invalid(calendar_model, entry, where, problem)
+    report_invalid(calendar_model, entry, where, problem)
     if kind not in connections:
         problem(
             (*where, "kind"), f"calendar kind '{kind}' needs a 'connections: {{{kind}: ...}}' block"
