@@ -42,4 +42,6 @@ def read_secret(*, env: str | None = None, file: str | Path | None = None, what:
             return Secret(path.read_text(encoding="utf-8").strip())
         except OSError as err:
             raise CalrefError(f"{what}: cannot read secret file {path}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise CalrefError(f"{what}: secret file {path} is not UTF-8 text") from None
     raise CalrefError(f"{what}: name an environment variable (..._env) or a file (..._file)")

@@ -38,7 +38,7 @@ from rules.model import PhoneAction
 from rules.rulespec import DEFAULT_REASONS, RuleFileSpec, RuleSpec, When, listify
 from rules.tags import Dialects, TagVocabulary
 from rules.template import MessageTemplate
-from rules.yamlfile import YamlDocument, load_yaml, problems_from_pydantic
+from rules.yamlfile import YamlDocument, decode_text, load_yaml, problems_from_pydantic
 
 _TAG_WORD = re.compile(r"\w+")
 
@@ -302,15 +302,13 @@ def load_rules(path: str | Path) -> RuleSet:
     """Read and compile the rule file at ``path``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = decode_text(path.read_bytes(), str(path))
     except OSError as err:
         raise RuleFileError(
             [Problem(str(path), None, None, f"cannot read: {err.strerror}")]
         ) from None
-    except UnicodeDecodeError as err:
-        raise RuleFileError(
-            [Problem(str(path), None, None, f"not UTF-8 text: {err.reason}")]
-        ) from None
+    except ValidationError as err:  # not UTF-8: placed at the first bad byte
+        raise RuleFileError(err.problems) from None
     return parse_rules(text, str(path))
 
 

@@ -5,10 +5,19 @@ line and column of every key and item), hands out plain Python data, and keeps
 the positions for ``YamlDocument.locate``. ``problems_from_pydantic`` turns a
 pydantic validation error over that data into ``Problem``s pointing into the
 file. Nothing here knows about rule files or config files.
+
+Hostile input never escapes as anything but ``ValidationError`` with a place:
+bytes that are not UTF-8 (``decode_text``), characters YAML forbids, values
+the constructor cannot build (``!!int abc``, ``2026-02-30``, a 5000-digit
+number), nesting deeper than ``MAX_DEPTH`` (also through aliases), and an
+alias that contains itself. Aliases are not expanded: a value reached through
+several aliases is one shared object, so an alias bomb stays as small as its text.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +25,19 @@ from typing import Any
 import pydantic
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+from ruamel.yaml.reader import ReaderError
 
 from rules.errors import Problem, ValidationError
 
 PathPart = str | int
 Path = tuple[PathPart, ...]
 Position = tuple[int | None, int | None]
+
+#: the deepest nesting of mappings and sequences accepted (config and rule files need < 10)
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -81,11 +96,74 @@ def format_path(path: Sequence[PathPart]) -> str:
     return out
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {_plain(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
+def decode_text(data: bytes, filename: str) -> str:
+    """``data`` as UTF-8 text (a BOM is dropped); else ValidationError at the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line, col = _line_col(data[: err.start].decode("utf-8", "replace"))
+        raise ValidationError(
+            [Problem(filename, line, col, f"not UTF-8 text (byte 0x{data[err.start]:02x})")]
+        ) from None
+
+
+def _line_col(before: str) -> tuple[int, int]:
+    """1-based line and column just after ``before`` (the text preceding a position)."""
+    line = before.count("\n") + 1
+    return line, len(before) - (before.rfind("\n") + 1) + 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, node: Any, message: str) -> None:
+        self.node = node
+        self.message = message
+
+
+class _Plain:
+    """Plain Python data from ruamel's round-trip tree, without expanding aliases.
+
+    Every container is converted once (``_done``), so a value reached through many
+    aliases is shared, and the tree's height is checked against ``MAX_DEPTH`` at
+    each use; a container met again while it is being converted is an alias cycle.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[Any, int]] = {}  # id(node) -> (plain value, height)
+        self._open: set[int] = set()
+
+    def convert(self, node: Any, depth: int = 1) -> tuple[Any, int]:
+        if not isinstance(node, dict | list):
+            return _scalar(node), 0
+        key = id(node)
+        if key in self._open:
+            raise _TooDeep(node, "an alias refers to a value that contains it")
+        if key not in self._done:
+            if depth > MAX_DEPTH:
+                raise _TooDeep(node, f"nested deeper than {MAX_DEPTH} levels")
+            self._open.add(key)
+            height = 0
+            value: Any
+            if isinstance(node, dict):
+                value = {}
+                for k, v in node.items():
+                    plain_v, h = self.convert(v, depth + 1)
+                    value[_scalar(k)] = plain_v
+                    height = max(height, h)
+            else:
+                value = []
+                for v in node:
+                    plain_v, h = self.convert(v, depth + 1)
+                    value.append(plain_v)
+                    height = max(height, h)
+            self._open.discard(key)
+            self._done[key] = (value, height + 1)
+        value, height = self._done[key]
+        if depth + height - 1 > MAX_DEPTH:
+            raise _TooDeep(node, f"nested deeper than {MAX_DEPTH} levels (through an alias)")
+        return value, height
+
+
+def _scalar(node: Any) -> Any:
     if isinstance(node, bool):
         return bool(node)
     if isinstance(node, int):
@@ -97,9 +175,72 @@ def _plain(node: Any) -> Any:
     return node
 
 
+class _Constructor(RoundTripConstructor):
+    """The round-trip constructor, but a value it cannot build is a YAML error with a place."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError, ArithmeticError) as err:
+            if isinstance(err, YAMLError):
+                raise
+            why = str(err).split(";")[0]
+            if "Exceeds the limit" in why:
+                why = f"a number longer than {sys.get_int_max_str_digits()} digits"
+            message = f"cannot read the value: {why}"
+            raise ConstructorError(None, None, message, node.start_mark) from None
+
+
+def _deep_mark(yaml: YAML, text: str) -> Position | None:
+    """Where ``text`` first nests deeper than ``MAX_DEPTH`` (the parser does not recurse)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1, event.start_mark.column + 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except YAMLError:
+        pass
+    return None
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _deep_flow(text: str) -> int | None:
+    """The offset of the first ``[`` or ``{`` that may nest deeper than ``MAX_DEPTH``, if any.
+
+    Brackets in quoted text count too, so this only says where to look: ruamel's
+    scanner is quadratic in flow nesting (30 s at 3000 levels), so a deep flow
+    collection is found by parsing only the text up to here.
+    """
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif depth:
+            depth -= 1
+    return None
+
+
 def load_yaml(text: str, filename: str) -> YamlDocument:
     """Parse ``text``; a syntax error (or a duplicate key) raises ValidationError with its place."""
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
+
+    def fail(line: int | None, col: int | None, what: str) -> ValidationError:
+        return ValidationError([Problem(filename, line, col, f"YAML syntax: {what}")])
+
+    deep = _deep_flow(text)
+    if deep is not None:
+        place = _deep_mark(yaml, text[: deep + 1])
+        if place is not None:
+            raise fail(*place, f"nested deeper than {MAX_DEPTH} levels")
     try:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
@@ -109,11 +250,30 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
         what = exc.problem or exc.context or "invalid YAML"
         if "duplicate key" in str(exc):
             what = "duplicate key " + str(exc).split("duplicate key", 1)[1].split("\n")[0].strip()
-        raise ValidationError([Problem(filename, line, col, f"YAML syntax: {what}")]) from None
+        raise fail(line, col, what) from None
+    except ReaderError as exc:
+        line, col = _line_col(text[: exc.position] if isinstance(exc.position, int) else "")
+        char = exc.character if isinstance(exc.character, int) else 0
+        raise fail(line, col, f"character U+{char:04X} is not allowed in YAML") from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
-        raise ValidationError([Problem(filename, None, None, f"YAML syntax: {first}")]) from None
-    return YamlDocument(filename, _plain(tree), tree)
+        raise fail(1, 1, first) from None
+    except RecursionError:
+        place = _deep_mark(yaml, text) or (1, 1)
+        raise fail(*place, f"nested deeper than {MAX_DEPTH} levels") from None
+    try:
+        data, _height = _Plain().convert(tree)
+    except _TooDeep as exc:
+        line, col = _node_position(exc.node)
+        raise fail(line, col, exc.message) from None
+    return YamlDocument(filename, data, tree)
+
+
+def _node_position(node: Any) -> Position:
+    try:
+        return node.lc.line + 1, node.lc.col + 1
+    except (AttributeError, TypeError):
+        return 1, 1
 
 
 def _short(value: Any) -> str:

@@ -18,6 +18,7 @@ import typer
 
 from rules.errors import CalrefError, ValidationError
 from rules.rulefile import default_rules_text, load_rules
+from rules.wording import plural
 
 app = typer.Typer(
     name="calref",
@@ -64,7 +65,7 @@ def rules_default() -> None:
 def rules_check(file: Annotated[Path, typer.Argument(help="The rule file to check.")]) -> None:
     """Exit 0 if FILE is a valid rule file; otherwise print every problem and exit 2."""
     ruleset = load_rules(file)
-    typer.echo(f"{file}: ok ({len(ruleset.rules)} rules)")
+    typer.echo(f"{file}: ok ({plural(len(ruleset.rules), 'rule')})")
 
 
 @app.command()
@@ -169,13 +170,18 @@ def check(
         typer.Option(help="Also read each calendar once and ask the switchboard for its users."),
     ] = False,
 ) -> None:
-    """Check that a config is ready to run; exit 1 if anything fails. Changes nothing."""
+    """Check that a config is ready to run; exit 1 if anything fails. Changes nothing.
+
+    Every problem of the config, the rule file and the store's folder is printed
+    at once (exit 2); with ``--connect`` every calendar of every user and the
+    switchboard are tried, one ``ok``/``FAIL`` line each.
+    """
     from sync.clock import SystemClock
     from sync.config import load_config
     from sync.doctor import check_config, check_connections
     from sync.runtime import build_switchboard
 
-    cfg = load_config(config)
+    cfg = load_config(config, check_store=True)
     findings = check_config(cfg)
     if connect:
         clock = SystemClock()

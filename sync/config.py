@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +30,8 @@ from connectors.calendars.base import (
     SHARED_KEY,
     CalendarSource,
     Mailbox,
+    SyncResult,
+    SyncWindow,
     is_own_calendar,
     split_shared,
 )
@@ -43,11 +45,20 @@ from rules.dialling import (
     canonical_prefix,
     parse_extension_range,
 )
-from rules.errors import ConfigError, InvalidActionError, Problem, RuleFileError
+from rules.errors import (
+    CalendarError,
+    CalrefError,
+    ConfigError,
+    InvalidActionError,
+    Problem,
+    RuleFileError,
+    ValidationError,
+)
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User
 from rules.rulefile import RuleSet, default_rules, load_rules
-from rules.yamlfile import load_yaml, problems_from_pydantic
+from rules.yamlfile import decode_text, format_path, load_yaml, problems_from_pydantic
+from sync.config_checks import Report, http_url, in_order, report_invalid, report_store
 
 CALENDAR_KINDS = ("ics", "graph", "ews", "google", "caldav")
 
@@ -135,6 +146,11 @@ class SwitchboardConfig(_Strict):
     client_name: str = "calref"
     timeout_seconds: float = 10.0
     concurrency: int = Field(default=16, ge=1, le=512)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
 
 class SyncConfig(_Strict):
@@ -237,58 +253,136 @@ class AppConfig:
         return self._connections[kind]
 
     def sources(self, user_id: str) -> list[CalendarSource]:
-        """Build the user's calendar sources (connections are only contacted on sync)."""
+        """Build the user's calendar sources (connections are only contacted on sync).
+
+        Raises the first setup problem (a missing secret, say); ``sources_or_failures``
+        builds the others and names each that could not be set up.
+        """
+        built = self.sources_or_failures(user_id)
+        for source in built:
+            if isinstance(source, UnbuiltSource):
+                raise source.error
+        return built
+
+    def sources_or_failures(self, user_id: str) -> list[CalendarSource]:
+        """Each of the user's calendar sources, or an ``UnbuiltSource`` where setting up failed."""
         user = self.user(user_id)
         mailbox = self.mailbox(user)
-        sources: list[CalendarSource] = []
-        for raw in self.calendar_entries(user_id):
-            entry, shared = split_shared(raw)  # `shared: true`: not the user's own calendar
-            box = replace(mailbox, own_calendar=is_own_calendar(entry, shared, user.email))
-            sources.append(_SOURCE_BUILDERS[entry["kind"]](self, entry, box))
-        return sources
+        out: list[CalendarSource] = []
+        for index, raw in enumerate(self.calendar_entries(user_id)):
+            try:
+                entry, shared = split_shared(raw)  # `shared: true`: not the user's own calendar
+                box = replace(mailbox, own_calendar=is_own_calendar(entry, shared, user.email))
+                out.append(_SOURCE_BUILDERS[entry["kind"]](self, entry, box))
+            except CalrefError as err:
+                out.append(UnbuiltSource(f"{user_id}/calendars[{index}]", err))
+        return out
 
 
-def load_config(path: str | Path) -> AppConfig:
-    """Read and validate the config file; raise ConfigError listing every problem."""
+@dataclass(frozen=True)
+class UnbuiltSource:
+    """A calendar entry that could not be set up (a secret missing): a source that always fails.
+
+    Polled like any other source, it is recorded in the store as failing with the
+    reason, so ``calref status`` shows the user's calendar as broken.
+    """
+
+    id: str
+    error: CalrefError
+
+    def sync(self, window: SyncWindow, state: str | None) -> SyncResult:
+        raise CalendarError(self.id, f"calendar could not be set up: {self.error}")
+
+
+def load_config(path: str | Path, *, check_store: bool = False) -> AppConfig:
+    """Read and validate the config file; raise ConfigError listing every problem.
+
+    With ``check_store`` (``calref check``) a SQLite store's file and folder must
+    also be writable; nothing is created.
+    """
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = load_yaml(decode_text(path.read_bytes(), name), name)
     except OSError as err:
         raise ConfigError([Problem(name, None, None, f"cannot read: {err.strerror}")]) from None
-    doc = load_yaml(text, name)
-    try:
-        file = ConfigFile.model_validate(doc.data if doc.data is not None else {})
-    except pydantic.ValidationError as err:
-        raise ConfigError(problems_from_pydantic(err, doc, name)) from None
+    except ValidationError as err:
+        raise ConfigError(err.problems) from None
+    if not isinstance(doc.data, dict | None):
+        raise ConfigError([Problem(name, 1, 1, "a config file is a mapping of keys to values")])
     problems: list[Problem] = []
 
-    def problem(where: tuple[str | int, ...], message: str) -> None:
-        line, column = doc.locate(where)
+    def problem(where: tuple[str | int, ...], message: str, *, at_value: bool = False) -> None:
+        line, column = doc.locate_value(where) if at_value else doc.locate(where)
         problems.append(Problem(name, line, column, message))
+
+    data = doc.data if doc.data is not None else {}
+    try:
+        file = ConfigFile.model_validate(data)
+    except pydantic.ValidationError as err:
+        # the blocks the schema leaves open, and the rule file, are still checked: all at once
+        problems += problems_from_pydantic(err, doc, name)
+        _check_raw_blocks(data, problem)
+        if isinstance(data.get("store"), str):
+            report_store(data["store"], path.parent, check_store, problem)
+        rules_name = data.get("rules")
+        if isinstance(rules_name, str) and rules_name:
+            _load_rules(path.parent, rules_name, problem, problems)
+        raise ConfigError(in_order(problems, name)) from None
 
     try:
         tz = ZoneInfo(file.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problem(("timezone",), f"unknown time zone '{file.timezone}'")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        problem(("timezone",), f"unknown time zone {file.timezone!r}")
         tz = ZoneInfo("UTC")
     policy = file.forwarding.policy()
+    _check_connections(file.connections, problem)
     users = _build_users(file, policy, problem)
     if file.switchboard.kind == "http" and not file.switchboard.url:
         problem(("switchboard",), "a switchboard of kind http needs a url")
     _check_push(file, problem)
+    report_store(file.store, path.parent, check_store, problem)
+    rules = _load_rules(path.parent, file.rules, problem, problems) if file.rules else None
     if problems:
-        raise ConfigError(problems)
-    rules = load_rules(path.parent / file.rules) if file.rules else default_rules()
+        raise ConfigError(in_order(problems, name))
+    rules = rules or default_rules()
     if rules.forward_problems(policy):  # rule forward numbers pass the dialling policy
         raise RuleFileError(rules.forward_problems(policy))
     return AppConfig(path=path, file=file, timezone=tz, users=users, rules=rules, policy=policy)
 
 
+def _load_rules(
+    base_dir: Path, rules: str, problem: Report, problems: list[Problem]
+) -> RuleSet | None:
+    """The rule file named by ``rules:``; None with its problems added when it is invalid."""
+    try:
+        return load_rules(base_dir / rules)
+    except ValidationError as err:
+        problems += err.problems
+    except (OSError, ValueError) as err:  # e.g. a NUL byte in the rules: path
+        problem(("rules",), f"rules: cannot read the rule file: {err}", at_value=True)
+    return None
+
+
+def _check_raw_blocks(data: dict[str, Any], problem: Report) -> None:
+    """The connection blocks and calendar entries of a config the schema refused elsewhere."""
+    connections = data.get("connections")
+    given: Collection[str] = ()
+    if isinstance(connections, dict) and all(isinstance(v, dict) for v in connections.values()):
+        _check_connections(connections, problem)
+        given = connections
+    users = data.get("users")
+    for i, user in enumerate(users if isinstance(users, list) else ()):
+        calendars = user.get("calendars") if isinstance(user, dict) else None
+        for k, entry in enumerate(calendars if isinstance(calendars, list) else ()):
+            if isinstance(entry, dict) and all(isinstance(key, str) for key in entry):
+                _check_calendar_entry(given, entry, ("users", i, "calendars", k), problem)
+
+
 def _build_users(
     file: ConfigFile,
     policy: ForwardPolicy,
-    problem: Callable[[tuple[str | int, ...], str], None],
+    problem: Report,
 ) -> list[User]:
     users: list[User] = []
     seen: set[str] = set()
@@ -313,7 +407,7 @@ def _build_users(
                 except InvalidActionError as err:
                     problem((*where, "profiles", j, "number"), str(err))
         for k, entry in enumerate(uc.calendars):
-            _check_calendar_entry(file, entry, (*where, "calendars", k), problem)
+            _check_calendar_entry(file.connections, entry, (*where, "calendars", k), problem)
         profiles = tuple(
             Profile(id=p.id, name=p.name, number=p.number, tags=tuple(t.lower() for t in p.tags))
             for p in uc.profiles
@@ -360,13 +454,27 @@ def _connector_models(kind: str) -> tuple[Any, type[BaseModel], type[BaseModel]]
     return module, getattr(module, spec.connection), getattr(module, spec.calendar)
 
 
+def _check_connections(connections: dict[str, Any], problem: Report) -> None:
+    """Validate each ``connections:`` block once, used or not."""
+    for kind, block in connections.items():
+        if kind not in _CONNECTORS:
+            problem(
+                ("connections", kind),
+                f"connections.{kind}: unknown connection {kind!r} "
+                f"(expected one of {', '.join(_CONNECTORS)})",
+            )
+            continue
+        _, connection_model, _ = _connector_models(kind)
+        report_invalid(connection_model, block, ("connections", kind), problem)
+
+
 def _check_calendar_entry(
-    file: ConfigFile,
+    connections: Collection[str],
     entry: dict[str, Any],
     where: tuple[str | int, ...],
-    problem: Callable[[tuple[str | int, ...], str], None],
+    problem: Report,
 ) -> None:
-    """Validate one calendar entry, and its kind's connection block, where they stand."""
+    """Validate one calendar entry where it stands (``connections``: the blocks given)."""
     try:
         entry, _ = split_shared(entry)  # every kind accepts `shared:`; the kinds never see it
     except ValueError as err:
@@ -380,26 +488,19 @@ def _check_calendar_entry(
         )
         return
     if kind == "ics":
-        if ("path" in entry) == ("url" in entry):
-            problem(where, "an ics calendar needs exactly one of 'path' or 'url'")
+        from connectors.calendars.ics import ics_entry_problems
+
+        for loc, message in ics_entry_problems(entry):
+            unknown = message.startswith("unknown key")
+            place = (*where, *loc)
+            problem(place, f"{format_path(place)}: {message}", at_value=bool(loc) and not unknown)
         return
-    if kind not in file.connections:
+    _, _, calendar_model = _connector_models(kind)
+    report_invalid(calendar_model, entry, where, problem)
+    if kind not in connections:
         problem(
             (*where, "kind"), f"calendar kind '{kind}' needs a 'connections: {{{kind}: ...}}' block"
         )
-        return
-    _, connection_model, calendar_model = _connector_models(kind)
-    for model, data, place in (
-        (connection_model, file.connections[kind], ("connections", kind)),
-        (calendar_model, entry, where),
-    ):
-        try:
-            model.model_validate(data)
-        except pydantic.ValidationError as err:
-            for detail in err.errors():
-                loc = tuple(detail["loc"])
-                field = ".".join(str(part) for part in loc)
-                problem((*place, *loc), f"{field}: {detail['msg']}" if field else detail["msg"])
 
 
 def _ics_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:

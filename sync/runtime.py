@@ -14,11 +14,10 @@ from connectors.secrets import read_secret
 from connectors.switchboard.base import Switchboard
 from connectors.switchboard.http import HttpSwitchboard
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from rules.errors import CalrefError
 from rules.model import CalendarEvent, Plan, User
 from rules.planner import plan_user
 from sync.clock import Clock
-from sync.config import AppConfig
+from sync.config import AppConfig, UnbuiltSource
 from sync.service import Planner, Service, ServiceSettings
 from sync.store import Store
 
@@ -63,14 +62,14 @@ def build_switchboard(app: AppConfig, clock: Clock) -> Switchboard:
 
 
 def build_sources(app: AppConfig) -> dict[str, list[CalendarSource]]:
-    """Every user's calendar sources; a source that cannot be built is logged and left out."""
+    """Every user's calendar sources; one that cannot be set up is logged and kept as an
+    ``UnbuiltSource``, which fails every sync, so the store and ``calref status`` show it."""
     sources: dict[str, list[CalendarSource]] = {}
     for user in app.users:
-        try:
-            sources[user.id] = app.sources(user.id)
-        except CalrefError as err:
-            log.error("user %s: calendars not read: %s", user.id, err)
-            sources[user.id] = []
+        sources[user.id] = app.sources_or_failures(user.id)
+        for source in sources[user.id]:
+            if isinstance(source, UnbuiltSource):
+                log.error("user %s: calendar %s not set up: %s", user.id, source.id, source.error)
     return sources
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rules.errors import CalrefError
+from rules.wording import plural
 from sync.config import AppConfig
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
@@ -80,7 +81,7 @@ def run_until_stopped(cfg: AppConfig, service: Service) -> int:
     def after_lead() -> None:
         for runtime in push:
             runtime.activate()
-        log.info("calref running: %d users, store %s", len(cfg.users), store_name)
+        log.info("calref running: %s, store %s", plural(len(cfg.users), "user"), store_name)
 
     def stop_push() -> None:
         while push:
@@ -90,7 +91,7 @@ def run_until_stopped(cfg: AppConfig, service: Service) -> int:
         try:
             scheduler.start()
             if not scheduler.leading and not stop.is_set():
-                log.info("calref standby: %d users, store %s", len(cfg.users), store_name)
+                log.info("calref standby: %s, store %s", plural(len(cfg.users), "user"), store_name)
         except BaseException as err:  # reported by the main thread
             problems.append(err)
             stop.set()

@@ -21,6 +21,7 @@ answers are retried here a bounded number of times with the server's
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -95,6 +96,10 @@ class EwsConnection(BaseModel):
             raise ValueError("give exactly one of server or service_endpoint")
         if self.service_endpoint is not None and not self.service_endpoint.startswith("https://"):
             raise ValueError("service_endpoint must be an https:// URL")
+        if self.server is not None and not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", self.server):
+            raise ValueError(
+                "server must be a host name such as mail.example.se (no scheme or path)"
+            )
         if self.auth_type == "NTLM":
             if not self.username:
                 raise ValueError("NTLM needs username")

@@ -19,10 +19,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.calendars.base import CalendarSource, Mailbox, SyncResult, SyncWindow
 from connectors.calendars.graph_client import GraphClient, GraphNotFound, Sleep
@@ -72,6 +72,17 @@ class GraphConnection(BaseModel):
     max_retry_wait_seconds: float = Field(default=120.0, gt=0)
     max_in_flight_per_mailbox: int = Field(default=4, ge=1, le=4)
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("authority_host", "graph_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not parts.hostname or (
+            parts.scheme != "https" and not (parts.scheme == "http" and local)
+        ):
+            raise ValueError("must be an https:// URL (http:// only for localhost)")
+        return value
 
     @model_validator(mode="after")
     def _one_credential(self) -> GraphConnection:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectors.calendars.base import CalendarSource, Mailbox
 from connectors.calendars.ics_parse import IcsParseResult, parse_ics, parse_ics_report
@@ -27,6 +28,7 @@ __all__ = [
     "IcsUrlSource",
     "LimitExceeded",
     "build_ics_source",
+    "ics_entry_problems",
     "parse_ics",
     "parse_ics_report",
     "redact_url",
@@ -45,6 +47,59 @@ _KEYS = {
     "timeout",
     "max_redirects",
 }
+
+
+_TEXT_KEYS = ("path", "url", "url_env", "url_file", "username", "password_env", "password_file")
+_URL_ONLY_KEYS = (
+    "username",
+    "password_env",
+    "password_file",
+    "max_bytes",
+    "timeout",
+    "max_redirects",
+)
+
+
+def ics_entry_problems(entry: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Every problem of one ``{kind: ics, ...}`` entry, as (key path, message); reads nothing.
+
+    What ``build_ics_source`` would refuse, found before any secret is read, so
+    that ``calref check`` reports all of them with their place in the config.
+    """
+    out: list[tuple[tuple[str, ...], str]] = []
+    for key in entry:
+        if key not in _KEYS:
+            out.append(((str(key),), f"unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))})"))
+    for key in _TEXT_KEYS:
+        if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+            out.append(((key,), f"must be a non-empty string, got {entry[key]!r:.60}"))
+    where = [k for k in ("path", "url", "url_env", "url_file") if k in entry]
+    if len(where) != 1:
+        one_of = "'path', 'url', 'url_env', 'url_file'"
+        out.append(((), f"an ics calendar needs exactly one of {one_of}"))
+    elif where == ["path"]:
+        out += [((k,), "only applies to url calendars") for k in _URL_ONLY_KEYS if k in entry]
+    url = entry.get("url")
+    if isinstance(url, str) and url.strip():
+        try:
+            parts = urlsplit(url.strip())
+            host = parts.hostname
+        except ValueError:
+            parts, host = urlsplit(""), None
+        if parts.scheme.lower() not in ("http", "https", "webcal") or not host:
+            out.append((("url",), "must be an https://, http:// or webcal:// URL with a host"))
+    has_password = "password_env" in entry or "password_file" in entry
+    if has_password and "username" not in entry:
+        out.append(((), "password_env/password_file need a username"))
+    if "username" in entry and not has_password:
+        out.append((("username",), "needs password_env or password_file"))
+    if "password_env" in entry and "password_file" in entry:
+        out.append(((), "give at most one of password_env or password_file"))
+    for key, kind in (("max_bytes", int), ("timeout", (int, float)), ("max_redirects", int)):
+        value = entry.get(key)
+        if key in entry and (isinstance(value, bool) or not isinstance(value, kind) or value < 0):
+            out.append(((key,), f"must be a non-negative number, got {value!r:.60}"))
+    return out
 
 
 def build_ics_source(
