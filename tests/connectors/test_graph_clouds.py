@@ -10,19 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 import respx
-from graph_doubles import CLIENT_ID, TENANT, FakeGraph, event_json
+from graph_doubles import FakeGraph, event_json
+from graph_fixture import BOX, connection, graph_source
 from pydantic import ValidationError
 
-from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.graph import GraphCalendar, GraphCalendarSource, GraphConnection
-from connectors.calendars.graph import build_source as build_graph_source
+from connectors.calendars.base import SyncWindow
+from connectors.calendars.graph import GraphCalendarSource
 from connectors.calendars.graph_clouds import graph_scope
 from rules.errors import CalendarError
 
-BOX = "alice@example.se"
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))
 CLOUDS = {
     "us-gov-l4": ("https://login.microsoftonline.us", "https://graph.microsoft.us/v1.0"),
@@ -39,23 +37,7 @@ def router() -> Iterator[respx.MockRouter]:
 
 
 def cloud_source(monkeypatch: pytest.MonkeyPatch, login: str, graph: str) -> GraphCalendarSource:
-    monkeypatch.setenv("GRAPH_SECRET", "cloud-secret")
-    connection = GraphConnection(
-        tenant_id=TENANT,
-        client_id=CLIENT_ID,
-        client_secret_env="GRAPH_SECRET",
-        authority_host=login,
-        graph_url=graph,
-    )
-    source = build_graph_source(
-        connection,
-        GraphCalendar(),
-        Mailbox("alice", BOX),
-        http=httpx.Client(),
-        sleep=lambda _: None,
-    )
-    assert isinstance(source, GraphCalendarSource)
-    return source
+    return graph_source(monkeypatch, authority_host=login, graph_url=graph)
 
 
 @pytest.mark.parametrize("cloud", list(CLOUDS), ids=list(CLOUDS))
@@ -132,13 +114,7 @@ def test_sign_in_and_graph_of_different_clouds_are_refused(
     login: str, graph: str, expected: str
 ) -> None:
     with pytest.raises(ValidationError, match=f"another cloud.*{expected}"):
-        GraphConnection(
-            tenant_id=TENANT,
-            client_id=CLIENT_ID,
-            client_secret_env="S",
-            authority_host=login,
-            graph_url=graph,
-        )
+        connection(authority_host=login, graph_url=graph)
 
 
 @pytest.mark.parametrize(
@@ -152,21 +128,12 @@ def test_sign_in_and_graph_of_different_clouds_are_refused(
 )
 def test_non_https_hosts_are_refused(login: str, graph: str) -> None:
     with pytest.raises(ValidationError, match="https://"):
-        GraphConnection(
-            tenant_id=TENANT,
-            client_id=CLIENT_ID,
-            client_secret_env="S",
-            authority_host=login,
-            graph_url=graph,
-        )
+        connection(authority_host=login, graph_url=graph)
 
 
 def test_unknown_hosts_such_as_a_proxy_are_accepted() -> None:
-    connection = GraphConnection(
-        tenant_id=TENANT,
-        client_id=CLIENT_ID,
-        client_secret_env="S",
+    proxied = connection(
         authority_host="https://login.proxy.example.se",
         graph_url="https://graph.proxy.example.se/v1.0",
     )
-    assert graph_scope(connection.graph_url) == "https://graph.proxy.example.se/.default"
+    assert graph_scope(proxied.graph_url) == "https://graph.proxy.example.se/.default"

@@ -9,51 +9,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
-import respx
-from graph_doubles import (
-    CLIENT_ID,
-    SPARSE_FIELDS,
-    TENANT,
-    FakeGraph,
-    event_json,
-    series_json,
-)
+from graph_doubles import SPARSE_FIELDS, FakeGraph, event_json, series_json
+from graph_fixture import BOX, fake_graph, graph_source
 
-from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
-from connectors.calendars.graph import GraphCalendar, GraphCalendarSource, GraphConnection
-from connectors.calendars.graph import build_source as build_graph_source
+from connectors.calendars.base import SyncResult, SyncWindow
+from connectors.calendars.graph import GraphCalendarSource
 from rules.model import ShowAs
 
-BOX = "alice@example.se"
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))
 MASTER = "AAMkStandupMaster="
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeGraph]:
-    with respx.mock(assert_all_called=False) as router:
-        graph = FakeGraph()
-        graph.mount(router)
-        yield graph
+    yield from fake_graph()
 
 
 @pytest.fixture
 def source(monkeypatch: pytest.MonkeyPatch) -> GraphCalendarSource:
-    monkeypatch.setenv("GRAPH_SECRET", "series-secret")
-    connection = GraphConnection(
-        tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env="GRAPH_SECRET", page_size=50
-    )
-    built = build_graph_source(
-        connection,
-        GraphCalendar(),
-        Mailbox("alice", BOX, ("example.se",)),
-        http=httpx.Client(),
-        sleep=lambda _: None,
-    )
-    assert isinstance(built, GraphCalendarSource)
-    return built
+    return graph_source(monkeypatch, page_size=50)
 
 
 def sync(fake: FakeGraph, source: GraphCalendarSource, state: str | None):

@@ -12,17 +12,14 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
-import respx
-from graph_doubles import CLIENT_ID, TENANT, FakeGraph, event_json
+from graph_doubles import FakeGraph, event_json
+from graph_fixture import BOX, fake_graph, graph_source
 
-from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
-from connectors.calendars.graph import GraphCalendar, GraphCalendarSource, GraphConnection
-from connectors.calendars.graph import build_source as build_graph_source
+from connectors.calendars.base import SyncResult, SyncWindow
+from connectors.calendars.graph import GraphCalendarSource
 from connectors.calendars.graph_state import max_extension, next_midnight
 
-BOX = "alice@example.se"
 START = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
 LOOKBACK, HORIZON = timedelta(days=1), timedelta(days=14)
 
@@ -40,23 +37,12 @@ def at(day: int, hour: int = 9) -> tuple[str, str]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeGraph]:
-    with respx.mock(assert_all_called=False) as router:
-        graph = FakeGraph()
-        graph.mount(router)
-        yield graph
+    yield from fake_graph()
 
 
 @pytest.fixture
 def source(monkeypatch: pytest.MonkeyPatch) -> GraphCalendarSource:
-    monkeypatch.setenv("GRAPH_SECRET", "window-secret")
-    connection = GraphConnection(
-        tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env="GRAPH_SECRET", page_size=50
-    )
-    built = build_graph_source(
-        connection, GraphCalendar(), Mailbox("alice", BOX), http=httpx.Client(), sleep=lambda _: 0
-    )
-    assert isinstance(built, GraphCalendarSource)
-    return built
+    return graph_source(monkeypatch, page_size=50)
 
 
 class Poller:
@@ -79,13 +65,17 @@ class Poller:
         return result, dict(self.fake.calls(mark))
 
 
+@pytest.fixture
+def poller(fake: FakeGraph, source: GraphCalendarSource) -> Poller:
+    return Poller(fake, source)
+
+
 def test_three_days_of_hourly_polls_never_re_read_the_window(
-    fake: FakeGraph, source: GraphCalendarSource
+    fake: FakeGraph, poller: Poller
 ) -> None:
     fake.put(BOX, event_json("AAMkToday=", "Today", *at(0)))
     fake.put(BOX, event_json("AAMkFar=", "Far", *at(15)))  # beyond the first window
     fake.put(BOX, event_json("AAMkFarther=", "Farther", *at(16)))
-    poller = Poller(fake, source)
     first, calls = poller.poll(START)
     assert first.full and calls == {"delta": 1}
     assert set(poller.events) == {"AAMkToday="}
@@ -117,12 +107,11 @@ def test_three_days_of_hourly_polls_never_re_read_the_window(
 
 
 def test_edits_in_the_added_days_arrive_as_upserts_and_deletions_as_removals(
-    fake: FakeGraph, source: GraphCalendarSource
+    fake: FakeGraph, poller: Poller
 ) -> None:
     fake.put(BOX, event_json("AAMkBase=", "Base", *at(2)))
     fake.put(BOX, event_json("AAMkExt=", "Ext", *at(15)))
     fake.put(BOX, event_json("AAMkExt2=", "Ext 2", *at(15, 13)))
-    poller = Poller(fake, source)
     poller.poll(START)
     now = START + timedelta(days=1)
     poller.poll(now)  # reads day 15
@@ -152,10 +141,9 @@ def test_edits_in_the_added_days_arrive_as_upserts_and_deletions_as_removals(
 
 
 def test_a_new_delta_round_starts_only_when_the_extension_reaches_the_mailboxs_limit(
-    fake: FakeGraph, source: GraphCalendarSource
+    fake: FakeGraph, poller: Poller
 ) -> None:
     fake.put(BOX, event_json("AAMkA=", "A", *at(0)))
-    poller = Poller(fake, source)
     poller.poll(START)
     limit = max_extension(BOX).days
     fulls = []
@@ -179,11 +167,8 @@ def test_limits_are_spread_over_mailboxes() -> None:
     assert min(limits) >= timedelta(days=5) and max(limits) <= timedelta(days=11)
 
 
-def test_a_window_that_moved_back_starts_a_new_round(
-    fake: FakeGraph, source: GraphCalendarSource
-) -> None:
+def test_a_window_that_moved_back_starts_a_new_round(fake: FakeGraph, poller: Poller) -> None:
     fake.put(BOX, event_json("AAMkA=", "A", *at(0)))
-    poller = Poller(fake, source)
     poller.poll(START)
     result, _ = poller.poll(START - timedelta(hours=2))
     assert result.full is True
@@ -191,11 +176,10 @@ def test_a_window_that_moved_back_starts_a_new_round(
 
 
 def test_a_broken_event_in_an_added_day_is_skipped_with_a_warning(
-    fake: FakeGraph, source: GraphCalendarSource
+    fake: FakeGraph, poller: Poller
 ) -> None:
     fake.put(BOX, event_json("AAMkGood=", "Good", *at(15)))
     fake.put(BOX, event_json("AAMkBroken=", "Broken", *at(15, 11), categories="not a list"))
-    poller = Poller(fake, source)
     poller.poll(START)
     result, calls = poller.poll(START + timedelta(days=1))
     assert calls == {"delta": 1, "view": 1}

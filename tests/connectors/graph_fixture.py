@@ -1,0 +1,52 @@
+"""Builds a Graph source wired to ``FakeGraph`` (respx on the httpx transport, no network)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from graph_doubles import CLIENT_ID, TENANT, FakeGraph
+
+from connectors.calendars.base import Mailbox
+from connectors.calendars.graph import (
+    GraphCalendar,
+    GraphCalendarSource,
+    GraphConnection,
+    build_source,
+)
+
+BOX = "alice@example.se"
+ALICE = Mailbox("alice", BOX, ("example.se",))
+SECRET_ENV = "GRAPH_SECRET"
+
+
+def fake_graph() -> Iterator[FakeGraph]:
+    """The body of each test module's ``fake`` fixture: a ``FakeGraph`` mounted with respx."""
+    with respx.mock(assert_all_called=False) as router:
+        graph = FakeGraph()
+        graph.mount(router)
+        yield graph
+
+
+def connection(**settings: Any) -> GraphConnection:
+    """The test tenant's app registration, its secret in ``SECRET_ENV``; ``settings`` added."""
+    return GraphConnection(
+        tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env=SECRET_ENV, **settings
+    )
+
+
+def graph_source(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> GraphCalendarSource:
+    """Alice's Graph calendar source over ``connection(**settings)``; sleeps return at once."""
+    monkeypatch.setenv(SECRET_ENV, "graph-test-secret")
+    source = build_source(
+        connection(**settings),
+        GraphCalendar(),
+        ALICE,
+        http=httpx.Client(),
+        sleep=lambda _: None,
+    )
+    assert isinstance(source, GraphCalendarSource)
+    return source
