@@ -32,20 +32,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.calendars.graph_mapping import missing_fields
+from connectors.calendars.graph_mapping import REQUIRED_FIELDS, missing_fields
 
-# What an occurrence inherits from its master (the fields ``to_event`` reads
-# that the sparse occurrence does not carry).
-INHERITED_FIELDS = (
-    "subject",
-    "isAllDay",
-    "isCancelled",
-    "showAs",
-    "sensitivity",
-    "responseStatus",
-    "categories",
-    "organizer",
-)
+# What an occurrence inherits from its master: the fields ``to_event`` reads but its own
+# times and type (which the sparse shape carries) and iCalUId (the uid of an occurrence is
+# its seriesMasterId, never the master's iCalUId).
+_OWN_FIELDS = frozenset({"start", "end", "type", "iCalUId"})
+INHERITED_FIELDS = (*(name for name in REQUIRED_FIELDS if name not in _OWN_FIELDS), "organizer")
 MAX_MASTERS = 500  # per source; a mailbox with more live series re-reads the oldest
 
 
