@@ -34,22 +34,7 @@ __all__ = [
     "redact_url",
 ]
 
-_KEYS = {
-    "kind",
-    "path",
-    "url",
-    "url_env",
-    "url_file",
-    "username",
-    "password_env",
-    "password_file",
-    "max_bytes",
-    "timeout",
-    "max_redirects",
-}
-
-
-_TEXT_KEYS = ("path", "url", "url_env", "url_file", "username", "password_env", "password_file")
+_WHERE_KEYS = ("path", "url", "url_env", "url_file")  # exactly one of them
 _URL_ONLY_KEYS = (
     "username",
     "password_env",
@@ -58,6 +43,8 @@ _URL_ONLY_KEYS = (
     "timeout",
     "max_redirects",
 )
+_KEYS = {"kind", *_WHERE_KEYS, *_URL_ONLY_KEYS}
+_TEXT_KEYS = (*_WHERE_KEYS, "username", "password_env", "password_file")
 
 
 def ics_entry_problems(entry: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
@@ -73,9 +60,9 @@ def ics_entry_problems(entry: Mapping[str, Any]) -> list[tuple[tuple[str, ...], 
     for key in _TEXT_KEYS:
         if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
             out.append(((key,), f"must be a non-empty string, got {entry[key]!r:.60}"))
-    where = [k for k in ("path", "url", "url_env", "url_file") if k in entry]
+    where = [k for k in _WHERE_KEYS if k in entry]
     if len(where) != 1:
-        one_of = "'path', 'url', 'url_env', 'url_file'"
+        one_of = ", ".join(repr(k) for k in _WHERE_KEYS)
         out.append(((), f"an ics calendar needs exactly one of {one_of}"))
     elif where == ["path"]:
         out += [((k,), "only applies to url calendars") for k in _URL_ONLY_KEYS if k in entry]
@@ -128,7 +115,7 @@ def build_ics_source(
     unknown = sorted(set(entry) - _KEYS)
     if unknown:
         raise fail(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KEYS))}")
-    where = [k for k in ("path", "url", "url_env", "url_file") if entry.get(k)]
+    where = [k for k in _WHERE_KEYS if entry.get(k)]
     if len(where) != 1:
         raise fail("give exactly one of path, url, url_env, url_file")
     if where == ["path"]:
