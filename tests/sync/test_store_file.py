@@ -18,6 +18,7 @@ from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, 
 
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from sync.clock import VirtualClock
+from sync.service import Service
 from sync.store import Store
 from sync.store.db import StoreError, StoreLost
 
@@ -34,6 +35,14 @@ def _opened(path: Path) -> Store:
     store = Store.open(f"sqlite:///{path}")
     store.migrate()
     return store
+
+
+def _annas_service(store: Store, clock: VirtualClock) -> tuple[SimulatedSwitchboard, Service]:
+    """A service for anna on ``store``: one meeting, due ten minutes after T0."""
+    users = make_users("anna")
+    sim = SimulatedSwitchboard(users, clock=clock.now)
+    cal = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(minutes=10), 30)])
+    return sim, build_service(store, sim, clock, {"anna": [cal]}, users)
 
 
 def test_the_file_and_its_journal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
@@ -116,10 +125,7 @@ def test_a_service_whose_store_is_lost_stops_acting_for_good(
 ) -> None:
     path = tmp_path / "calref.db"
     store = _opened(path)
-    users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
-    cal = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(minutes=10), 30)])
-    service = build_service(store, sim, clock, {"anna": [cal]}, users)
+    sim, service = _annas_service(store, clock)
     lost: list[StoreLost] = []
     service.add_fatal_listener(lost.append)
     service.start()
@@ -140,10 +146,7 @@ def test_an_action_is_not_claimed_on_a_lost_store(tmp_path: Path, clock: Virtual
     """Between the pass's check and the claim the file goes: the claim itself refuses."""
     path = tmp_path / "calref.db"
     store = _opened(path)
-    users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
-    cal = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(minutes=10), 30)])
-    service = build_service(store, sim, clock, {"anna": [cal]}, users)
+    _sim, service = _annas_service(store, clock)
     service.start()
     clock.set(T0 + timedelta(minutes=10))
     (due,) = next(iter(store.due_actions_of(["anna"], clock.now())))
