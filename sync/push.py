@@ -30,6 +30,7 @@ from connectors.calendars.graph_push import SubscriptionManager
 from connectors.http_server import RunningServer, serve_in_thread
 from connectors.secrets import read_secret
 from rules.errors import CalrefError
+from rules.wording import plural
 from sync.config import AppConfig, PushConfig
 from sync.push_app import GOOGLE_PATH, GRAPH_LIFECYCLE_PATH, GRAPH_PATH, MAX_BODY, create_push_app
 from sync.push_hub import PushHub, SetInterval
@@ -157,5 +158,5 @@ def start_push(app: AppConfig, service: Service, scheduler: ServiceScheduler) ->
         return None
     log.info("push listener on %s, public address %s", server.url, cfg.public_url)
     live = hub.ensure_all()
-    log.info("push active for %d of %d calendars", len(live), len(hub.source_ids))
+    log.info("push active for %d of %s", len(live), plural(len(hub.source_ids), "calendar"))
     return PushRuntime(hub, server, scheduler, timedelta(seconds=cfg.maintenance_seconds))

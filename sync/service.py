@@ -34,6 +34,7 @@ from connectors.calendars.base import CalendarSource, SyncWindow
 from connectors.switchboard.base import ListsReferrals, Switchboard
 from rules.errors import CalrefError, ConfigError, Problem
 from rules.model import CalendarEvent, Plan, User
+from rules.wording import plural
 from sync.clock import Clock, VirtualClock, as_utc
 from sync.executor import ActionEvent, ActionListener, Executor
 from sync.leader import LeaderLease, LeaseHolding
@@ -160,7 +161,11 @@ class Service(LeaseHolding, SourcePolling):
         )
         # Users whose calendars did not change still need a plan for the current window.
         self.replan_users(sorted(self.users.keys() - replanned))
-        log.info("service started: %d users, %d sources", len(self.users), len(self.sources))
+        log.info(
+            "service started: %s, %s",
+            plural(len(self.users), "user"),
+            plural(len(self.sources), "source"),
+        )
         return self.execute_due()
 
     def stop(self) -> None:

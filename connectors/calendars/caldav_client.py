@@ -22,6 +22,7 @@ from caldav.lib import error as dav_error
 from connectors.calendars.throttle import ThrottlePolicy
 from connectors.secrets import Secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
+from rules.wording import plural
 
 CTAG_TAG = "{http://calendarserver.org/ns/}getctag"
 SYNC_TOKEN_TAG = "{DAV:}sync-token"
@@ -94,7 +95,7 @@ class CalDAVCollection:
                     raise ThrottledError(
                         self._id,
                         f"the server is throttling requests ({doing}); "
-                        f"gave up after {attempt + 1} attempts",
+                        f"gave up after {plural(attempt + 1, 'attempt')}",
                         retry_after=err.retry_after_seconds,
                     ) from None
                 attempt += 1

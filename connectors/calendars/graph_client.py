@@ -29,6 +29,7 @@ from connectors.calendars.graph_clouds import graph_scope
 from connectors.calendars.throttle import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, SyncStateExpired, ThrottledError
+from rules.wording import plural
 
 RETRY_STATUSES = frozenset({429, 503, 504})
 # Error codes Graph uses when a delta or skip token can no longer be used
@@ -251,7 +252,7 @@ class GraphClient:
     ) -> None:
         code, _ = _error_of(response)
         detail = f"HTTP {response.status_code}" + (f" {code}" if code else "")
-        tries = f"after {attempt + 1} attempts"
+        tries = f"after {plural(attempt + 1, 'attempt')}"
         if response.status_code == 429 or wait is not None:
             raise ThrottledError(source, f"{what}: throttled ({detail}) {tries}", retry_after=wait)
         raise CalendarError(
