@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -50,6 +51,14 @@ class HostileCalendar(FakeCalendar):
         return super().sync(window, state)
 
 
+@pytest.fixture
+def bob(request: pytest.FixtureRequest) -> Iterator[HostileCalendar]:
+    """Bob's hanging calendar (burning CPU when parametrized True), let go after the test."""
+    calendar = HostileCalendar("bob-cal", burn=getattr(request, "param", False))
+    yield calendar
+    calendar.release.set()
+
+
 def _service(
     store: Store, clock: VirtualClock, hostile: HostileCalendar, **settings: object
 ) -> tuple[Service, SimulatedSwitchboard, FakeCalendar]:
@@ -71,61 +80,49 @@ def _timed(fn: object) -> float:
     return time.monotonic() - began
 
 
-@pytest.mark.parametrize("burn", [False, True], ids=["blocking", "cpu-burning"])
+@pytest.mark.parametrize("bob", [False, True], ids=["blocking", "cpu-burning"], indirect=True)
 def test_a_hung_calendar_holds_up_neither_start_up_nor_the_others_actions(
-    sqlite_store: Store, clock: VirtualClock, burn: bool
+    sqlite_store: Store, clock: VirtualClock, bob: HostileCalendar
 ) -> None:
-    bob = HostileCalendar("bob-cal", burn=burn)
     service, sim, _anna = _service(sqlite_store, clock, bob)
-    try:
-        took = _timed(service.start)
-        assert bob.entered.is_set()
-        assert took < BOUND, f"start-up waited {took:.1f}s for a hung calendar"
-        # anna is planned from her calendar; her start goes out on time, bob's sync still hangs
-        clock.set(T0 + timedelta(minutes=10))
-        took = _timed(service.tick)
-        assert took < BOUND, f"the tick waited {took:.1f}s for a hung calendar"
-        assert [d for d, _k, _r in phone_commands(sim, "anna")] == ["close"]
-        assert "bob-cal" in service._runner.running()
-    finally:
-        bob.release.set()
+    took = _timed(service.start)
+    assert bob.entered.is_set()
+    assert took < BOUND, f"start-up waited {took:.1f}s for a hung calendar"
+    # anna is planned from her calendar; her start goes out on time, bob's sync still hangs
+    clock.set(T0 + timedelta(minutes=10))
+    took = _timed(service.tick)
+    assert took < BOUND, f"the tick waited {took:.1f}s for a hung calendar"
+    assert [d for d, _k, _r in phone_commands(sim, "anna")] == ["close"]
+    assert "bob-cal" in service._runner.running()
 
 
 def test_a_sync_that_ends_late_replans_its_user_in_the_background(
-    sqlite_store: Store, clock: VirtualClock
+    sqlite_store: Store, clock: VirtualClock, bob: HostileCalendar
 ) -> None:
-    bob = HostileCalendar("bob-cal")
     service, sim, _anna = _service(sqlite_store, clock, bob)
     changes: list[int] = []
     service.add_change_listener(lambda: changes.append(1))
-    try:
-        service.start()
-        assert sqlite_store.actions("bob") == []  # not read yet
-        bob.release.set()
-        deadline = time.monotonic() + BOUND
-        while not sqlite_store.actions("bob") and time.monotonic() < deadline:
-            time.sleep(0.02)  # waiting for a real background thread
-        assert [a.moment for a in sqlite_store.actions("bob")] == ["start", "end"]
-        assert changes  # the scheduler is told, so it arms the wake-up for bob's action
-        clock.set(T0 + timedelta(minutes=30))
-        service.execute_due()
-        assert [d for d, _k, _r in phone_commands(sim, "bob")] == ["close"]
-    finally:
-        bob.release.set()
+    service.start()
+    assert sqlite_store.actions("bob") == []  # not read yet
+    bob.release.set()
+    deadline = time.monotonic() + BOUND
+    while not sqlite_store.actions("bob") and time.monotonic() < deadline:
+        time.sleep(0.02)  # waiting for a real background thread
+    assert [a.moment for a in sqlite_store.actions("bob")] == ["start", "end"]
+    assert changes  # the scheduler is told, so it arms the wake-up for bob's action
+    clock.set(T0 + timedelta(minutes=30))
+    service.execute_due()
+    assert [d for d, _k, _r in phone_commands(sim, "bob")] == ["close"]
 
 
 def test_a_push_poll_of_a_hung_source_returns_after_the_bounded_wait(
-    sqlite_store: Store, clock: VirtualClock
+    sqlite_store: Store, clock: VirtualClock, bob: HostileCalendar
 ) -> None:
-    bob = HostileCalendar("bob-cal")
     service, _sim, _anna = _service(sqlite_store, clock, bob)
-    try:
-        service.start()
-        assert not service.poll_source("anna-cal")  # nothing changed, answered at once
-        took = _timed(lambda: service.poll_source("bob-cal"))
-        assert took < BOUND
-    finally:
-        bob.release.set()
+    service.start()
+    assert not service.poll_source("anna-cal")  # nothing changed, answered at once
+    took = _timed(lambda: service.poll_source("bob-cal"))
+    assert took < BOUND
 
 
 def test_hung_syncs_give_their_slot_back_so_the_others_are_still_read() -> None:
