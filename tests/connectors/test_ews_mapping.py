@@ -9,12 +9,10 @@ from typing import Any
 import pytest
 from ews_doubles import calendar_item
 from ews_fixture import ALICE, Harness, harness
+from organizer_tags import tags_of
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from rules.actions import ForwardPolicy
-from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Profile, Response, ShowAs, User
-from rules.rulefile import DEFAULT_REASONS
-from rules.tags import TagOutcome, TagVocabulary, read_tags
+from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Response, ShowAs
 
 
 @pytest.fixture
@@ -117,17 +115,6 @@ def test_exchange_directory_organizer_addresses_count_as_internal(ews: Harness) 
 
 
 SHARED = Mailbox("alice", "alice@example.se", ("example.se",), own_calendar=False)
-USER = User(
-    "alice",
-    "Alice",
-    "alice@example.se",
-    "1234",
-    (Profile("ext", "Extension"), Profile("mob", "Mobile", "0701234567", ("mobile",))),
-)
-
-
-def _tags(event: CalendarEvent) -> TagOutcome:
-    return read_tags(event, USER, TagVocabulary(reasons=DEFAULT_REASONS), ForwardPolicy())
 
 
 @pytest.mark.parametrize("response", ["Organizer", "NoResponseReceived", "Unknown"])
@@ -136,7 +123,7 @@ def test_an_appointment_without_organizer_is_the_users_own_on_their_own_calendar
 ) -> None:
     got = mapped(ews, subject="Dentist #mobile", response=response, organizer=None)
     assert got.organizer_kind is OrganizerKind.SELF
-    assert _tags(got).end_action == PhoneAction.profile_switch("mob")
+    assert tags_of(got).end_action == PhoneAction.profile_switch("mob")
 
 
 @pytest.mark.parametrize("response", ["Organizer", "NoResponseReceived", "Unknown"])
@@ -147,7 +134,7 @@ def test_without_organizer_on_a_shared_calendar_tags_are_refused(
         ews, SHARED, subject="x #fwd:0701234567 #mobile", response=response, organizer=None
     )
     assert got.organizer_kind is OrganizerKind.EXTERNAL
-    out = _tags(got)
+    out = tags_of(got)
     assert (out.start_action, out.end_action) == (None, None)
     assert [r.tag for r in out.refused] == ["#fwd:0701234567", "#mobile"]
 

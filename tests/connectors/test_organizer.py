@@ -15,13 +15,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from organizer_tags import tags_of
 
 from connectors.calendars.base import Mailbox, classify_organizer
 from connectors.calendars.organizer import normalize_domain, parse_address
-from rules.actions import ForwardPolicy
-from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Profile, User
-from rules.rulefile import DEFAULT_REASONS
-from rules.tags import TagVocabulary, read_tags
+from rules.model import CalendarEvent, OrganizerKind, PhoneAction
 
 OWN = Mailbox("alice", "alice@example.se", ("example.se",), "Europe/Stockholm")
 SHARED = replace(OWN, own_calendar=False)
@@ -213,19 +211,8 @@ def test_internal_always_means_one_address_on_the_domain(text: str) -> None:
 
 # The same event from every connector: no organizer, on an own and on a shared calendar.
 
-USER = User(
-    "alice",
-    "Alice",
-    "alice@example.se",
-    "1234",
-    (Profile("ext", "Extension"), Profile("mob", "Mobile", "0701234567", ("mobile",))),
-)
 SUBJECT = "Planning #fwd:0701234567 #mobile"
 WINDOW_START = datetime(2026, 1, 5, tzinfo=UTC)
-
-
-def _tags(event: CalendarEvent) -> Any:
-    return read_tags(event, USER, TagVocabulary(reasons=DEFAULT_REASONS), ForwardPolicy())
 
 
 def _ics(mailbox: Mailbox, organizer_line: str) -> CalendarEvent:
@@ -272,7 +259,7 @@ ICS_MISSING = ["", "ORGANIZER:\r\n", "ORGANIZER:mailto:\r\n", "ORGANIZER;CN=Some
 
 @pytest.mark.parametrize("line", ICS_MISSING)
 def test_ics_without_organizer_mobile_works_on_the_own_calendar(line: str) -> None:
-    out = _tags(_ics(OWN, line))
+    out = tags_of(_ics(OWN, line))
     assert out.end_action == PhoneAction.profile_switch("mob")
     assert out.start_action == PhoneAction.forward("00701234567")
     assert out.refused == ()
@@ -282,7 +269,7 @@ def test_ics_without_organizer_mobile_works_on_the_own_calendar(line: str) -> No
 def test_ics_without_organizer_on_a_shared_calendar_is_external(line: str) -> None:
     event = _ics(SHARED, line)
     assert event.organizer_kind is EXTERNAL
-    out = _tags(event)
+    out = tags_of(event)
     assert (out.start_action, out.end_action) == (None, None)
     assert [r.tag for r in out.refused] == ["#fwd:0701234567", "#mobile"]
 
@@ -299,16 +286,16 @@ def test_ics_without_organizer_on_a_shared_calendar_is_external(line: str) -> No
 def test_ics_hostile_organizers_are_external_on_the_own_calendar_too(line: str) -> None:
     event = _ics(OWN, line)
     assert event.organizer_kind is EXTERNAL
-    assert _tags(event).end_action is None
+    assert tags_of(event).end_action is None
 
 
 @pytest.mark.parametrize("organizer", [None, {}, {"emailAddress": {"name": "X", "address": ""}}])
 def test_graph_without_organizer_own_versus_shared(organizer: Any) -> None:
     assert _graph(OWN, organizer).organizer_kind is SELF
-    assert _tags(_graph(OWN, organizer)).end_action == PhoneAction.profile_switch("mob")
+    assert tags_of(_graph(OWN, organizer)).end_action == PhoneAction.profile_switch("mob")
     shared = _graph(SHARED, organizer)
     assert shared.organizer_kind is EXTERNAL
-    out = _tags(shared)
+    out = tags_of(shared)
     assert (out.start_action, out.end_action) == (None, None)
     assert len(out.refused) == 2
 
@@ -323,13 +310,13 @@ def test_google_without_organizer_own_versus_shared(organizer: Any) -> None:
     assert _google(OWN, organizer).organizer_kind is SELF
     shared = _google(SHARED, organizer)
     assert shared.organizer_kind is EXTERNAL
-    assert len(_tags(shared).refused) == 2
+    assert len(tags_of(shared).refused) == 2
 
 
 def test_google_organizer_self_is_the_user_only_on_their_own_calendar() -> None:
     secondary = {"email": "c_8f2a@group.calendar.google.com", "displayName": "Gym", "self": True}
     assert _google(OWN, secondary).organizer_kind is SELF
-    assert _tags(_google(OWN, secondary)).end_action == PhoneAction.profile_switch("mob")
+    assert tags_of(_google(OWN, secondary)).end_action == PhoneAction.profile_switch("mob")
     assert _google(SHARED, secondary).organizer_kind is EXTERNAL
     team = {"email": "team@example.se", "self": True}
     assert _google(SHARED, team).organizer_kind is INTERNAL
