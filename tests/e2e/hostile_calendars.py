@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -207,6 +208,13 @@ class HostileFeeds:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}"
+
+    def wait_for_request(self, timeout: float) -> None:
+        """Return once a request came in; fail the test after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.requests:
+            assert time.monotonic() < deadline, "calref never asked the hostile feeds"
+            time.sleep(0.02)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

@@ -14,17 +14,16 @@ makes ``calref run`` stop with a message and exit code 3. Every wait is bounded.
 from __future__ import annotations
 
 import math
-import socket
 import sqlite3
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from e2e_support import (
+    CONFIG,
     ON_TIME,
     STARTUP_TIMEOUT,
     Proc,
@@ -39,6 +38,7 @@ from e2e_support import (
     wait_for_simulator,
     write_calendar,
 )
+from hostile_calendars import HostileFeeds
 
 pytestmark = pytest.mark.slow
 
@@ -50,76 +50,31 @@ DUE = 14
 #: far below the 30 s the hung calendar would hold the process
 PROMPT = 3.0
 
-CONFIG = """\
-timezone: Europe/Stockholm
-organization: {{domains: [example.se]}}
-store: sqlite:///calref.db
-switchboard: {{kind: http, url: "http://127.0.0.1:{port}", timeout_seconds: {timeout}}}
-sync: {{poll_seconds: 1}}
-users:
-  - id: alice
-    name: Alice Andersson
-    email: alice@example.se
-    extension: "1234"
-    calendars:
-      - {{kind: ics, path: calendars/alice.ics}}
+MALLORY = """\
   - id: mallory
     name: Mallory Malory
     email: mallory@example.se
     extension: "6666"
     calendars:
-      - {{kind: ics, url: "http://127.0.0.1:{hung}/mallory.ics", timeout: 30}}
+      - {{kind: ics, url: "{hung_url}", timeout: 30}}
 """
-
-
-class HungFeed:
-    """A TCP server that accepts connections and never answers (held open until ``close``)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port: int = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted.append(conn)
-
-    def wait_for_connection(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.accepted:
-            assert time.monotonic() < deadline, "calref never asked the hung feed"
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
+#: the shared config with a shorter call timeout, and mallory, whose calendar never answers
+HUNG_CONFIG = CONFIG.replace("timeout_seconds: 5}", f"timeout_seconds: {CALL_TIMEOUT}}}") + MALLORY
+assert f"timeout_seconds: {CALL_TIMEOUT}}}" in HUNG_CONFIG
 
 
 @pytest.fixture
-def hung() -> Iterator[HungFeed]:
-    feed = HungFeed()
-    yield feed
-    feed.close()
+def hung() -> Iterator[HostileFeeds]:
+    feeds = HostileFeeds()
+    yield feeds
+    feeds.close()
 
 
 @pytest.fixture
-def site(tmp_path: Path, hung: HungFeed) -> Iterator[tuple[str, Path]]:
+def site(tmp_path: Path, hung: HostileFeeds) -> Iterator[tuple[str, Path]]:
     """A folder with the config, and a running ``calref simulator`` for it."""
     port = free_port()
-    config = CONFIG.format(port=port, hung=hung.port, timeout=CALL_TIMEOUT)
+    config = HUNG_CONFIG.format(port=port, hung_url=hung.url("hung"))
     (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
     write_calendar(tmp_path / "calendars" / "alice.ics", [], datetime.now(UTC))
     base_url = f"http://127.0.0.1:{port}"
@@ -156,13 +111,13 @@ def _set_latency(base_url: str, seconds: float) -> None:
 
 
 def test_sigterm_during_start_up_with_a_hung_calendar_stops_at_once(
-    site: tuple[str, Path], hung: HungFeed
+    site: tuple[str, Path], hung: HostileFeeds
 ) -> None:
     _base_url, folder = site
     proc = _run(folder, "run")
     try:
         wait_for_log_line(proc, "holds the store's lease", STARTUP_TIMEOUT)
-        hung.wait_for_connection(STARTUP_TIMEOUT)
+        hung.wait_for_request(STARTUP_TIMEOUT)
         assert "calref running" not in proc.stderr()  # still starting: waiting for mallory
         code, seconds = proc.terminate()
     finally:
@@ -173,7 +128,7 @@ def test_sigterm_during_start_up_with_a_hung_calendar_stops_at_once(
 
 
 def test_a_hung_calendar_delays_no_one_else_and_sigterm_still_stops_at_once(
-    site: tuple[str, Path], hung: HungFeed
+    site: tuple[str, Path], hung: HostileFeeds
 ) -> None:
     base_url, folder = site
     anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
@@ -183,7 +138,7 @@ def test_a_hung_calendar_delays_no_one_else_and_sigterm_still_stops_at_once(
     proc = _run(folder, "run")
     try:
         wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
-        hung.wait_for_connection(1.0)
+        hung.wait_for_request(1.0)
         sleep_until(anchor + timedelta(seconds=DUE + 3) + ON_TIME * 2)
         sent = _actions(base_url)
         code, seconds = proc.terminate()  # mallory's sync still hangs now
@@ -197,10 +152,8 @@ def test_a_hung_calendar_delays_no_one_else_and_sigterm_still_stops_at_once(
     assert seconds < PROMPT, f"took {seconds:.2f}s to stop:\n{proc.output()}"
 
 
-def test_sigterm_during_a_slow_call_waits_at_most_its_timeout_and_the_action_is_resent_once(
-    site: tuple[str, Path], hung: HungFeed
-) -> None:
-    base_url, folder = site
+def _start_with_a_close_call_in_flight(base_url: str, folder: Path) -> Proc:
+    """``calref run`` with alice's close due at ``DUE``, its call outlasting its timeout."""
     anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
     write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", DUE, 60)], anchor)
     proc = _run(folder, "run1")
@@ -208,19 +161,20 @@ def test_sigterm_during_a_slow_call_waits_at_most_its_timeout_and_the_action_is_
         wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
         _set_latency(base_url, 2 * CALL_TIMEOUT)  # the close call outlasts its timeout
         sleep_until(anchor + timedelta(seconds=DUE + 0.5))  # the call is in flight
-        code, seconds = proc.terminate()
-    finally:
+    except BaseException:
         proc.kill()
-    assert code == 0, proc.output()
-    assert seconds < 1.0 + CALL_TIMEOUT + PROMPT, f"took {seconds:.2f}s:\n{proc.output()}"
+        raise
+    return proc
 
+
+def _restart_and_check_the_close_applied_once(
+    base_url: str, folder: Path, ready: Callable[[Proc], object]
+) -> Proc:
+    """Run again (no latency) until ``ready``; the phone must have changed once, under one key."""
     _set_latency(base_url, 0)
     again = _run(folder, "run2")
     try:
-        wait_for_log_line(again, "calref running", STARTUP_TIMEOUT)
-        deadline = time.monotonic() + 4 * CALL_TIMEOUT
-        while "start close at" not in again.stderr() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        ready(again)
         time.sleep(2 * CALL_TIMEOUT)  # an abandoned call that still lands has done so by now
         sent = _actions(base_url)
         code, _ = again.terminate()
@@ -233,25 +187,40 @@ def test_sigterm_during_a_slow_call_waits_at_most_its_timeout_and_the_action_is_
     assert 1 <= len(closes) <= 2, summary(sent)
     assert len({c["idempotency_key"] for c in closes}) == 1
     assert [c["replayed"] for c in closes].count(False) == 1
+    return again
+
+
+def test_sigterm_during_a_slow_call_waits_at_most_its_timeout_and_the_action_is_resent_once(
+    site: tuple[str, Path], hung: HostileFeeds
+) -> None:
+    base_url, folder = site
+    proc = _start_with_a_close_call_in_flight(base_url, folder)
+    try:
+        code, seconds = proc.terminate()
+    finally:
+        proc.kill()
+    assert code == 0, proc.output()
+    assert seconds < 1.0 + CALL_TIMEOUT + PROMPT, f"took {seconds:.2f}s:\n{proc.output()}"
+
+    def until_the_close_is_sent(again: Proc) -> None:
+        wait_for_log_line(again, "calref running", STARTUP_TIMEOUT)
+        deadline = time.monotonic() + 4 * CALL_TIMEOUT
+        while "start close at" not in again.stderr() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    again = _restart_and_check_the_close_applied_once(base_url, folder, until_the_close_is_sent)
     first = proc.stderr()
     assert "timed out" in first or "still in flight" in first, proc.output()
     assert "start close at" in again.stderr(), again.output()
 
 
 def test_a_call_abandoned_by_a_killed_process_is_resent_with_its_key_and_applied_once(
-    site: tuple[str, Path], hung: HungFeed
+    site: tuple[str, Path], hung: HostileFeeds
 ) -> None:
     """The ``sending`` state: the process dies (SIGKILL) while its call is in flight."""
     base_url, folder = site
-    anchor = datetime.fromtimestamp(math.ceil(time.time()), UTC)
-    write_calendar(folder / "calendars" / "alice.ics", [("a1", "Review #close", DUE, 60)], anchor)
-    proc = _run(folder, "run1")
-    try:
-        wait_for_log_line(proc, "calref running", STARTUP_TIMEOUT)
-        _set_latency(base_url, 2 * CALL_TIMEOUT)
-        sleep_until(anchor + timedelta(seconds=DUE + 0.5))  # the call is in flight
-    finally:
-        proc.kill()
+    proc = _start_with_a_close_call_in_flight(base_url, folder)
+    proc.kill()
     db = sqlite3.connect(folder / "calref.db")
     try:
         (status,) = db.execute(
@@ -263,24 +232,15 @@ def test_a_call_abandoned_by_a_killed_process_is_resent_with_its_key_and_applied
     finally:
         db.close()
 
-    _set_latency(base_url, 0)
-    again = _run(folder, "run2")
-    try:
-        wait_for_log_line(again, "re-sent after an interruption", STARTUP_TIMEOUT)
-        time.sleep(2 * CALL_TIMEOUT)  # an abandoned call that still lands has done so by now
-        sent = _actions(base_url)
-        code, _ = again.terminate()
-    finally:
-        again.kill()
-    assert code == 0, again.output()
-    closes = [c for c in sent if c["detail"] == "close"]
-    assert 1 <= len(closes) <= 2, summary(sent)
-    assert len({c["idempotency_key"] for c in closes}) == 1
-    assert [c["replayed"] for c in closes].count(False) == 1
+    _restart_and_check_the_close_applied_once(
+        base_url,
+        folder,
+        lambda again: wait_for_log_line(again, "re-sent after an interruption", STARTUP_TIMEOUT),
+    )
 
 
 def test_deleting_the_store_under_calref_run_stops_it_with_a_message(
-    site: tuple[str, Path], hung: HungFeed
+    site: tuple[str, Path], hung: HostileFeeds
 ) -> None:
     _base_url, folder = site
     proc = _run(folder, "run")
