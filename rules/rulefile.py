@@ -158,6 +158,13 @@ def _rule_problems(doc: YamlDocument, rules: list[Any]) -> list[Problem]:
             continue  # the schema reports it
         name = rule.get("name")
         shown = repr(name) if isinstance(name, str) else f"#{i + 1}"
+        for key in ("skip", "referral"):
+            if key in rule and rule[key] is None:
+                problems.append(
+                    doc.problem(
+                        ("rules", i, key), f"rule {shown} has an empty {key}", at_value=False
+                    )
+                )
         if ("skip" in rule) == ("referral" in rule):
             what = (
                 "has both skip and referral; keep one"

@@ -251,3 +251,10 @@ def test_the_cut_never_splits_a_character(piece: str, offset: int) -> None:
 def test_short_messages_are_kept_as_they_are() -> None:
     assert cap_message("x" * MESSAGE_MAX_CHARS) == "x" * MESSAGE_MAX_CHARS
     assert cap_message("") == ""
+
+
+@pytest.mark.parametrize("key", ["skip", "referral"])
+def test_an_empty_outcome_is_refused_at_its_key(key: str) -> None:
+    with pytest.raises(RuleFileError) as err:
+        parse_rules(f"version: 1\nrules:\n  - name: a\n    {key}:\n", "rules.yaml")
+    assert f"rules.yaml:4:5: rules[0].{key}: rule 'a' has an empty {key}" in str(err.value)
