@@ -87,7 +87,10 @@ def scenario(t0: datetime) -> dict[str, list[Meeting]]:
     course tagged ``#close``; an external vendor whose ``#fwd:`` is refused; a
     tentative answer; a day working from home.
     """
-    m = lambda minutes: t0 + timedelta(minutes=minutes)  # noqa: E731
+
+    def m(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
     today = t0.date()
     return {
         "alice": [
@@ -176,7 +179,8 @@ def calendar_ics(user_id: str, meetings: list[Meeting]) -> bytes:
             attendee.params["PARTSTAT"] = m.partstat
             event.add("attendee", attendee)
         cal.add_component(event)
-    return cal.to_ical()
+    data: bytes = cal.to_ical()
+    return data
 
 
 def write_calendar(folder: Path, user_id: str, meetings: list[Meeting]) -> None:

@@ -26,7 +26,7 @@ import re
 import string
 import unicodedata
 from email.errors import HeaderParseError
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -167,7 +167,7 @@ def _display_form(value: str) -> str | None:
         header = _HEADERS("to", f"{display}<{address}>")
     except (HeaderParseError, IndexError, ValueError):
         return None
-    if header.defects or len(header.addresses) != 1:
+    if header.defects or not isinstance(header, AddressHeader) or len(header.addresses) != 1:
         return None
     return address
 
