@@ -9,10 +9,12 @@ store before the switchboard call and ``done`` after. A ``sending`` action found
 later (after a crash) is re-sent with the same key, so the switchboard replays
 its first answer instead of applying it again.
 
-Catch-up is state-based (see docs/service.md): a start whose referral still runs
-is applied late; a start or change whose referral already ended is ``missed``;
-an end is applied now unless its start was missed or cancelled; an end does not
-overwrite a manual change made after our last action for the referral (``kept``).
+Catch-up is state-based (see docs/service.md) and decided in ``rules.catchup``:
+a start whose referral still runs is applied late; a start or change whose
+referral already ended is ``missed``; an end is applied now unless its start was
+missed or cancelled; an end does not overwrite a manual change made after our
+last action for the referral (``kept``). The executor reads what the verdict
+needs (the referral's other actions, the phone) and carries it out.
 
 A switchboard that answers 404 ``unknown_user`` (the user is not in its
 directory, or not yet) makes that user's due action wait (``parked``): it is
@@ -39,6 +41,7 @@ from typing import TypeVar
 
 from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
 from connectors.switchboard.errors import UnknownUserError
+from rules import catchup
 from rules.errors import CalrefError, SwitchboardError
 from rules.model import PhoneAction
 from sync.call_gate import CallGate
@@ -267,40 +270,32 @@ class Executor:
         return events
 
     def _carry_out(self, row: rec.StoredAction, now: datetime) -> ActionEvent | None:
-        if row.status == rec.SENDING:
-            return self._send(row, now, "re-sent after an interruption, same idempotency key")
-        if not row.action.changes_phone:
-            return self._finish(row, now, rec.DONE, "noop", "action none: nothing to send")
-        if row.moment != "end":
-            if row.referral_end <= now:
-                return self._finish(
-                    row, now, rec.MISSED, "missed", "its referral ended before it could run"
-                )
-            late = now - row.due_at
-            note = f"late by {_span(late)} (catch-up)" if late > self.late_after else ""
-            return self._send(row, now, note)
-        siblings = self.store.referral_actions(row.referral_id, row.generation)
-        start = next((s for s in siblings if s.moment == "start"), None)
-        if start is not None and start.status in (rec.MISSED, rec.CANCELLED, rec.SKIPPED):
-            return self._finish(row, now, rec.MISSED, "missed", f"its start was {start.status}")
-        ours = [s for s in siblings if s.status == rec.DONE and s.result_version is not None]
-        if ours:
-            last = max(ours, key=lambda s: (s.done_at or s.due_at, s.id))
+        """Ask ``rules.catchup`` what to do with a due action, reading only what it needs."""
+        step = _step(row)
+        siblings: list[catchup.Step] = []
+        if catchup.wants_siblings(step):
+            siblings = [
+                _step(s) for s in self.store.referral_actions(row.referral_id, row.generation)
+            ]
+        phone: PhoneState | None = None
+        if catchup.wants_phone(step, siblings):
             try:
                 with self.gate.call():
                     phone = self.switchboard.get_user(row.user_id).phone
             except Exception as err:
                 return self._failed_call(row, now, err)
             self.store.save_phone_state(row.user_id, phone, now)
-            if phone.version != last.result_version and phone.changed_by != last.result_changed_by:
-                detail = (
-                    f"phone changed by {phone.changed_by or 'someone else'} after our "
-                    f"{last.moment} action (version {last.result_version} -> {phone.version})"
-                )
-                return self._finish(row, now, rec.KEPT, "kept", detail, phone=phone)
-        late = now - row.due_at
-        note = f"late by {_span(late)} (catch-up)" if late > self.late_after else ""
-        return self._send(row, now, note)
+        mark = None if phone is None else catchup.PhoneMark(phone.version, phone.changed_by)
+        verdict = catchup.decide(step, siblings, mark, now, late_after=self.late_after)
+        match verdict.kind:
+            case catchup.Catchup.NOTHING:
+                return self._finish(row, now, rec.DONE, "noop", verdict.detail)
+            case catchup.Catchup.MISSED:
+                return self._finish(row, now, rec.MISSED, "missed", verdict.detail)
+            case catchup.Catchup.KEPT:
+                return self._finish(row, now, rec.KEPT, "kept", verdict.detail, phone=phone)
+            case catchup.Catchup.RESEND | catchup.Catchup.LATE | catchup.Catchup.NOW:
+                return self._send(row, now, verdict.detail)
 
     def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent | None:
         if self.stopping:
@@ -438,10 +433,20 @@ def _unknown_user_text(err: Exception) -> str:
     return text if "unknown_user" in text else f"unknown_user: {text}"
 
 
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+def _step(row: rec.StoredAction) -> catchup.Step:
+    """A stored action as ``rules.catchup`` sees it."""
+    result = (
+        None
+        if row.result_version is None
+        else catchup.PhoneMark(row.result_version, row.result_changed_by)
+    )
+    return catchup.Step(
+        moment=row.moment,
+        action=row.action,
+        status=catchup.StepStatus(row.status),
+        due_at=row.due_at,
+        referral_end=row.referral_end,
+        done_at=row.done_at,
+        result=result,
+        order=row.id,
+    )
