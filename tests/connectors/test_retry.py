@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.retry import Backoff, RetryLater, Retrying
+from connectors.retry import Backoff, Retrying, RetryLater
 from connectors.retry_after import parse_retry_after
 
 
