@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from connectors.retry import Backoff
 from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
 from connectors.switchboard.errors import UnknownUserError
 from rules import catchup
@@ -68,11 +69,8 @@ class RetryPolicy:
         self, attempt: int, rng: random.Random, retry_after: float | None = None
     ) -> timedelta:
         """How long to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-        raw = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempt - 1))
-        seconds = raw * (1 - self.jitter * rng.random())
-        if retry_after is not None:
-            seconds = max(seconds, retry_after)
-        return timedelta(seconds=seconds)
+        backoff = Backoff(self.base.total_seconds(), self.cap.total_seconds(), self.jitter)
+        return timedelta(seconds=backoff.delay(attempt, retry_after, rng))
 
 
 @dataclass(frozen=True)

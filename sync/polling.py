@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from connectors.calendars.base import CalendarSource, SyncWindow
+from connectors.retry import Backoff
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 from sync.clock import Clock
 from sync.planning import PlanDiff
@@ -184,12 +185,13 @@ class SourcePolling:
             message = f"{source_id}: unexpected {type(err).__name__}: {err}"
         else:
             message = str(err)
-        base = self.settings.source_backoff_base.total_seconds()
-        seconds = min(self.settings.source_backoff_cap.total_seconds(), base * 2 ** (failures - 1))
-        seconds *= 1 - 0.25 * self.rng.random()
-        if isinstance(err, ThrottledError) and err.retry_after is not None:
-            seconds = max(seconds, err.retry_after)
-        until = now + timedelta(seconds=seconds)
+        backoff = Backoff(
+            self.settings.source_backoff_base.total_seconds(),
+            self.settings.source_backoff_cap.total_seconds(),
+            jitter=0.25,
+        )
+        retry_after = err.retry_after if isinstance(err, ThrottledError) else None
+        until = now + timedelta(seconds=backoff.delay(failures, retry_after, self.rng))
         self.store.record_sync_failure(source_id, user_id, message, now, until)
         kind = "throttled" if isinstance(err, ThrottledError) else "failed"
         log.warning(

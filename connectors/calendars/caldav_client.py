@@ -1,7 +1,7 @@
 """One CalDAV calendar collection over HTTP: requests, throttling retries and error translation.
 
 ``CalDAVCollection`` opens the ``caldav`` client lazily, runs each request
-through ``call`` (429/503 with Retry-After retried a bounded number of times
+through ``call`` (429/503 with Retry-After retried by ``connectors.retry.Retrying``
 with an injectable ``sleep``, then ``ThrottledError``; every other failure
 becomes a ``CalendarError`` naming the source and the problem, never the
 password; a rejected sync token becomes ``SyncStateExpired``) and reads the
@@ -19,7 +19,7 @@ from caldav.davclient import DAVClient
 from caldav.elements.base import BaseElement
 from caldav.lib import error as dav_error
 
-from connectors.calendars.throttle import ThrottlePolicy
+from connectors.retry import GiveUp, Retrying, RetryLater
 from connectors.secrets import Secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 from rules.wording import plural
@@ -55,8 +55,7 @@ class CalDAVCollection:
         self._password = password
         self._timeout = timeout_seconds
         self._verify_tls = verify_tls
-        self._throttle = ThrottlePolicy(throttle_retries, max_retry_wait)
-        self._sleep = sleep
+        self._retrying = Retrying(throttle_retries, max_retry_wait, sleep)
         self._calendar: Any = None
 
     def calendar(self) -> Any:
@@ -85,25 +84,23 @@ class CalDAVCollection:
 
     def call(self, doing: str, fn: Callable[[], T], *, sync_report: bool = False) -> T:
         """Run one request, retrying throttled answers; translate every failure."""
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except dav_error.RateLimitError as err:
-                wait = self._throttle.wait(attempt, err.retry_after_seconds)
-                if wait is None:
-                    raise ThrottledError(
-                        self._id,
-                        f"the server is throttling requests ({doing}); "
-                        f"gave up after {plural(attempt + 1, 'attempt')}",
-                        retry_after=err.retry_after_seconds,
-                    ) from None
-                attempt += 1
-                self._sleep(wait)
-            except CalrefError:
-                raise
-            except Exception as err:
-                raise self._translate(err, doing, sync_report=sync_report) from None
+        try:
+            return self._retrying.call(fn, classify=_throttled, give_up=self._gave_up(doing))
+        except CalrefError:
+            raise
+        except Exception as err:
+            raise self._translate(err, doing, sync_report=sync_report) from None
+
+    def _gave_up(self, doing: str) -> GiveUp:
+        def give_up(_err: Exception, attempts: int, retry_after: float | None) -> Exception:
+            return ThrottledError(
+                self._id,
+                f"the server is throttling requests ({doing}); "
+                f"gave up after {plural(attempts, 'attempt')}",
+                retry_after=retry_after,
+            )
+
+        return give_up
 
     def _translate(self, err: Exception, doing: str, *, sync_report: bool) -> CalendarError:
         if isinstance(err, dav_error.DAVError):
@@ -145,3 +142,9 @@ class _SyncToken(BaseElement):
 
 class _GetCtag(BaseElement):
     tag: ClassVar[str] = CTAG_TAG
+
+
+def _throttled(err: Exception) -> RetryLater | None:
+    if isinstance(err, dav_error.RateLimitError):
+        return RetryLater(err.retry_after_seconds)
+    return None

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_organizer
 from connectors.calendars.organizer import parse_address
-from connectors.calendars.throttle import ThrottlePolicy
+from connectors.retry import Retrying, RetryLater
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, ThrottledError
 from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
@@ -211,9 +211,7 @@ class EwsCalendarSource:
         self._account_factory = account_factory
         self._calendar: Any = None
         self._mailbox = mailbox
-        self._throttle_retries = throttle_retries
-        self._max_retry_wait = max_retry_wait
-        self._sleep = sleep
+        self._retrying = Retrying(throttle_retries, max_retry_wait, sleep)
         self._id = f"ews:{address}"
         self._mapper = EventMapper(self._id, mailbox)
 
@@ -260,27 +258,17 @@ class EwsCalendarSource:
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """Run ``action`` retrying server-busy answers; translate exchangelib errors."""
-        from exchangelib.errors import ErrorServerBusy
+        try:
+            return self._retrying.call(action, classify=_server_busy, give_up=self._gave_up)
+        except CalrefError:
+            raise
+        except Exception as err:
+            raise self._translate(err) from None
 
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except ErrorServerBusy as err:
-                back_off = err.back_off
-                wait = ThrottlePolicy(self._throttle_retries, self._max_retry_wait).wait(
-                    attempt, back_off
-                )
-                if wait is None:
-                    raise ThrottledError(
-                        self._id, "Exchange server busy, try again later", retry_after=back_off
-                    ) from None
-                attempt += 1
-                self._sleep(wait)
-            except CalrefError:
-                raise
-            except Exception as err:
-                raise self._translate(err) from None
+    def _gave_up(self, _err: Exception, _attempts: int, back_off: float | None) -> Exception:
+        return ThrottledError(
+            self._id, "Exchange server busy, try again later", retry_after=back_off
+        )
 
     def _translate(self, err: Exception) -> CalendarError:
         """A CalendarError naming the problem; never the password or the raw response."""
@@ -345,6 +333,13 @@ def calendar_folder(account: Any) -> Any:
         mailbox=EwsMailbox(email_address=account.primary_smtp_address),
     )
     return Calendar(root=Root(account=account), _distinguished_id=folder_id)
+
+
+def _server_busy(err: Exception) -> RetryLater | None:
+    """Exchange's ``ErrorServerBusy`` is worth another try after its ``BackOffMilliseconds``."""
+    from exchangelib.errors import ErrorServerBusy
+
+    return RetryLater(err.back_off) if isinstance(err, ErrorServerBusy) else None
 
 
 def _version(name: str) -> Any:

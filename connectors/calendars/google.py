@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.google_mapping import EventMapper
-from connectors.calendars.throttle import ThrottlePolicy, parse_retry_after
+from connectors.retry import Retrying, RetryLater
+from connectors.retry_after import parse_retry_after
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 from rules.model import CalendarEvent
@@ -156,9 +157,8 @@ class GoogleCalendarSource:
         self._calendar_id = calendar_id
         self._page_size = page_size
         self._library_retries = library_retries
-        self._throttle_retries = throttle_retries
-        self._max_retry_wait = max_retry_wait
         self._sleep = sleep
+        self._retrying = Retrying(throttle_retries, max_retry_wait, sleep)
         suffix = "" if calendar_id == "primary" else f"/{calendar_id}"
         self._id = f"google:{mailbox.email}{suffix}"
         self._mapper = EventMapper(self._id, mailbox)
@@ -259,25 +259,30 @@ class GoogleCalendarSource:
 
         if hasattr(request, "_sleep"):
             request._sleep = self._sleep  # the library's own backoff uses our (virtual) sleep
-        attempt = 0
-        while True:
+
+        def attempt() -> Any:
             self.calls += 1
-            try:
-                return request.execute(num_retries=self._library_retries)
-            except HttpError as err:
-                problem = _classify(err)
-                if problem.throttled:
-                    policy = ThrottlePolicy(self._throttle_retries, self._max_retry_wait)
-                    wait = policy.wait(attempt, problem.retry_after)
-                    if wait is not None:
-                        attempt += 1
-                        self._sleep(wait)
-                        continue
-                raise problem.error(self._id) from None
-            except CalrefError:
-                raise
-            except Exception as err:  # transport or auth failure: name its kind, not its URI
-                raise _transport_error(self._id, err) from None
+            return request.execute(num_retries=self._library_retries)
+
+        try:
+            return self._retrying.call(attempt, classify=_throttled)
+        except HttpError as err:
+            raise _classify(err).error(self._id) from None
+        except CalrefError:
+            raise
+        except Exception as err:  # transport or auth failure: name its kind, not its URI
+            raise _transport_error(self._id, err) from None
+
+
+def _throttled(err: Exception) -> RetryLater | None:
+    """A rate-limit answer is worth another try (after its Retry-After, if any)."""
+    from googleapiclient.errors import HttpError
+
+    if isinstance(err, HttpError):
+        problem = _classify(err)
+        if problem.throttled:
+            return RetryLater(problem.retry_after)
+    return None
 
 
 @dataclass(frozen=True)

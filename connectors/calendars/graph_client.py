@@ -26,7 +26,8 @@ import httpx
 import msal
 
 from connectors.calendars.graph_clouds import graph_scope
-from connectors.calendars.throttle import parse_retry_after
+from connectors.retry import Retrying, RetryLater
+from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, SyncStateExpired, ThrottledError
 from rules.wording import plural
@@ -210,54 +211,43 @@ class GraphClient:
         With ``delta`` true, a rejected state token raises ``SyncStateExpired``.
         """
         self.check_link(url, source)
-        attempt = 0
-        while True:
+        content = json.dumps(json_body).encode() if json_body is not None else None
+
+        def attempt() -> httpx.Response:
             token = self.access_token(source)
             headers = [("Authorization", f"Bearer {token}"), *self.prefer_headers()]
             if json_body is not None:
                 headers.append(("Content-Type", "application/json"))
-            content = json.dumps(json_body).encode() if json_body is not None else None
-            slots = self.mailbox_slots(mailbox)
-            with slots:
+            with self.mailbox_slots(mailbox):
                 self.calls += 1
                 try:
                     response = self.http.request(
                         method, url, params=params, headers=headers, content=content
                     )
                 except httpx.TransportError as err:
-                    response = None
-                    transport_error = type(err).__name__
-            if response is None:
-                if attempt >= self.max_retries:
-                    raise CalendarError(
-                        source, f"{what}: network error ({transport_error})", transient=True
-                    )
-                self.sleep(self._backoff(attempt))
-                attempt += 1
-                continue
+                    raise _NetworkError(type(err).__name__) from None
             if response.status_code in RETRY_STATUSES:
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-                if attempt >= self.max_retries or (wait is not None and wait > self.max_retry_wait):
-                    self._raise_exhausted(response, source, what, wait, attempt)
-                self.sleep(wait if wait is not None else self._backoff(attempt))
-                attempt += 1
-                continue
-            return self._decode(response, source, what, delta)
+                raise _Busy(response)
+            return response
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(2**attempt, 60))
+        def give_up(err: Exception, attempts: int, wait: float | None) -> Exception:
+            tries = f"after {plural(attempts, 'attempt')}"
+            if isinstance(err, _NetworkError):
+                return CalendarError(source, f"{what}: network error ({err})", transient=True)
+            assert isinstance(err, _Busy)
+            code, _ = _error_of(err.response)
+            detail = f"HTTP {err.response.status_code}" + (f" {code}" if code else "")
+            if err.response.status_code == 429 or wait is not None:
+                return ThrottledError(
+                    source, f"{what}: throttled ({detail}) {tries}", retry_after=wait
+                )
+            return CalendarError(
+                source, f"{what}: service unavailable ({detail}) {tries}", transient=True
+            )
 
-    def _raise_exhausted(
-        self, response: httpx.Response, source: str, what: str, wait: float | None, attempt: int
-    ) -> None:
-        code, _ = _error_of(response)
-        detail = f"HTTP {response.status_code}" + (f" {code}" if code else "")
-        tries = f"after {plural(attempt + 1, 'attempt')}"
-        if response.status_code == 429 or wait is not None:
-            raise ThrottledError(source, f"{what}: throttled ({detail}) {tries}", retry_after=wait)
-        raise CalendarError(
-            source, f"{what}: service unavailable ({detail}) {tries}", transient=True
-        )
+        retrying = Retrying(self.max_retries, self.max_retry_wait, self.sleep)
+        response = retrying.call(attempt, classify=_retryable, give_up=give_up)
+        return self._decode(response, source, what, delta)
 
     def _decode(
         self, response: httpx.Response, source: str, what: str, delta: bool
@@ -306,3 +296,24 @@ def _error_of(response: httpx.Response) -> tuple[str | None, str | None]:
     code = error.get("code")
     message = error.get("message")
     return (str(code) if code else None, str(message)[:200] if message else None)
+
+
+class _NetworkError(Exception):
+    """A request that never got an answer (its transport error's class name)."""
+
+
+class _Busy(Exception):
+    """A throttled or unavailable answer (``RETRY_STATUSES``)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _retryable(err: Exception) -> RetryLater | None:
+    """Network errors and busy answers are worth another try, after any Retry-After."""
+    if isinstance(err, _NetworkError):
+        return RetryLater()
+    if isinstance(err, _Busy):
+        return RetryLater(parse_retry_after(err.response.headers.get("Retry-After")))
+    return None

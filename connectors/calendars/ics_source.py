@@ -31,7 +31,7 @@ import httpx
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.ics_parse import parse_ics_report
 from connectors.calendars.limits import CalendarLimits, LimitExceeded
-from connectors.calendars.throttle import parse_retry_after
+from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, ThrottledError
 
