@@ -53,7 +53,7 @@ __all__ = [
     "start_push",
 ]
 
-log = logging.getLogger("calref.push")
+log = logging.getLogger(__name__)
 
 
 def build_hub(app: AppConfig, service: Service, set_interval: SetInterval) -> PushHub:

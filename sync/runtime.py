@@ -21,7 +21,7 @@ from sync.config import AppConfig, UnbuiltSource
 from sync.service import Planner, Service, ServiceSettings
 from sync.store import Store
 
-log = logging.getLogger("calref.runtime")
+log = logging.getLogger(__name__)
 
 
 def store_url(app: AppConfig) -> str:
