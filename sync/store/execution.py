@@ -29,16 +29,17 @@ from sync.store.base import (
     referral_record,
 )
 from sync.store.db import StoreError
+from sync.store.records import ActionStatus
 
 _MOMENT_ORDER = {"end": 0, "change": 1, "start": 2}
-_FINAL = (rec.DONE, rec.KEPT, rec.MISSED, rec.FAILED)
+_FINAL = (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED, ActionStatus.FAILED)
 
 
 def _parked(now: datetime) -> tuple[Any, ...]:
     """The conditions of an action parked on 404 ``unknown_user`` at ``now``."""
     a = ACTIONS.c
     return (
-        a.status == rec.PENDING,
+        a.status == ActionStatus.PENDING,
         a.next_attempt_at > now,
         a.last_error.like("%unknown_user%"),
     )
@@ -310,7 +311,7 @@ def _where_action(stmt: Any, guarded: bool) -> Any:
 @cache
 def _mark_sending() -> Any:
     stmt = _where_action(update(ACTIONS), guarded=True)
-    values = {"status": rec.SENDING, "attempts": ACTIONS.c.attempts + 1}
+    values = {"status": ActionStatus.SENDING, "attempts": ACTIONS.c.attempts + 1}
     return stmt.values(values).returning(*ACTIONS.c)
 
 
