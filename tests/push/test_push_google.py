@@ -17,6 +17,7 @@ from push_support import PUBLIC, T0, google_headers
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.google_push import GoogleChannelManager
+from connectors.http_server import RunningServer, serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
@@ -24,7 +25,8 @@ from rules.model import CalendarEvent, Plan, Profile, User
 from rules.planner import plan_user
 from rules.rulefile import default_rules
 from sync.clock import VirtualClock
-from sync.push import PushHub, RunningServer, create_push_app, serve_in_thread
+from sync.push_app import create_push_app
+from sync.push_hub import PushHub
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 from sync.store import Store
