@@ -60,7 +60,8 @@ from rules.model import CalendarEvent
 from sync.clock import SystemClock
 from sync.config import AppConfig, load_config
 from sync.runtime import build_switchboard, make_planner, open_store, service_settings
-from sync.service import Service, ServiceSettings
+from sync.service import Service
+from sync.settings import ServiceSettings
 from sync.store import create_store_engine
 from sync.store.models import Base
 

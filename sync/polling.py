@@ -33,8 +33,7 @@ from sync.store import Store
 from sync.store.db import StoreError
 from sync.store.records import SourceState
 
-# The service's logger: these lines said "sync.service" before polling had its own module.
-log = logging.getLogger("sync.service")
+log = logging.getLogger(__name__)
 
 
 class SourcePolling:

@@ -6,8 +6,8 @@ instead of waiting for the next poll. The parts: ``sync.push_hub.PushHub``
 ``sync.push_app.create_push_app`` (the webhook FastAPI app) and
 ``connectors.http_server.serve_in_thread`` (the uvicorn listener thread).
 This module builds the hub from the config (``build_hub``) and starts it all
-for ``calref run`` (``start_push``, ``PushRuntime``); it also re-exports the
-parts' names. See docs/calendars-graph.md and docs/calendars-google.md.
+for ``calref run`` (``start_push``, ``PushRuntime``). See docs/calendars-graph.md
+and docs/calendars-google.md.
 """
 
 from __future__ import annotations
@@ -32,28 +32,15 @@ from connectors.secrets import read_secret
 from rules.errors import CalrefError
 from rules.wording import plural
 from sync.config import AppConfig, PushConfig
-from sync.push_app import GOOGLE_PATH, GRAPH_LIFECYCLE_PATH, GRAPH_PATH, MAX_BODY, create_push_app
+from sync.push_app import GOOGLE_PATH, GRAPH_LIFECYCLE_PATH, GRAPH_PATH, create_push_app
 from sync.push_hub import PushHub, SetInterval
 from sync.push_state import GoogleSourceFor
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 
-__all__ = [
-    "GOOGLE_PATH",
-    "GRAPH_LIFECYCLE_PATH",
-    "GRAPH_PATH",
-    "MAX_BODY",
-    "PushHub",
-    "PushRuntime",
-    "RunningServer",
-    "SetInterval",
-    "build_hub",
-    "create_push_app",
-    "serve_in_thread",
-    "start_push",
-]
+__all__ = ["PushRuntime", "build_hub", "start_push"]
 
-log = logging.getLogger("calref.push")
+log = logging.getLogger(__name__)
 
 
 def build_hub(app: AppConfig, service: Service, set_interval: SetInterval) -> PushHub:

@@ -32,7 +32,7 @@ from rules.errors import CalrefError
 from sync.push_state import GoogleSourceFor, PushState
 from sync.service import Service
 
-log = logging.getLogger("calref.push")
+log = logging.getLogger(__name__)
 
 _MAINTAIN = "\0maintain"  # the worker's task key for subscription upkeep
 

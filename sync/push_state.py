@@ -26,7 +26,7 @@ from connectors.calendars.graph_push import Subscription, SubscriptionManager
 from rules.errors import CalrefError
 from sync.store.push import PushStore, StoredPush
 
-log = logging.getLogger("calref.push")
+log = logging.getLogger(__name__)
 
 GRAPH, GOOGLE = "graph", "google"
 

@@ -18,10 +18,11 @@ from rules.model import CalendarEvent, Plan, User
 from rules.planner import plan_user
 from sync.clock import Clock
 from sync.config import AppConfig, UnbuiltSource
-from sync.service import Planner, Service, ServiceSettings
+from sync.service import Planner, Service
+from sync.settings import ServiceSettings
 from sync.store import Store
 
-log = logging.getLogger("calref.runtime")
+log = logging.getLogger(__name__)
 
 
 def store_url(app: AppConfig) -> str:

@@ -16,7 +16,7 @@ every sync runs in the background, see ``sync.source_runner``, so one slow or
 hung calendar never holds up start-up, the tick or another user), the lease
 glue in ``sync.leader`` (``LeaseHolding``, which also stops the service for
 good when its store's file is deleted or replaced), the tunables in
-``sync.settings``; ``ServiceSettings`` is importable from here as before.
+``sync.settings`` (``ServiceSettings``).
 ``stop`` makes the service start no new call or sync (``calref run`` on SIGTERM).
 """
 
@@ -45,7 +45,7 @@ from sync.source_runner import SourceRunner
 from sync.store import Store
 from sync.store.db import StoreError, StoreLost
 
-__all__ = ["Planner", "Service", "ServiceSettings"]
+__all__ = ["Planner", "Service"]
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,7 @@ Horizon and lookback of the planning window, poll/tick/re-plan intervals
 (per source where push makes a source's safety poll rarer), executor
 concurrency and retry policy, the per-source backoff after failures, and how
 long (real time) a poll waits for the calendar syncs it started.
-``sync.runtime`` maps the config file onto these; ``sync.service`` re-exports
-the class, so ``from sync.service import ServiceSettings`` keeps working.
+``sync.runtime`` maps the config file onto these.
 """
 
 from __future__ import annotations

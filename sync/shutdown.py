@@ -34,6 +34,8 @@ from sync.scheduler import ServiceScheduler
 from sync.service import Service
 from sync.store.db import StoreLost
 
+# The one name not taken from __name__: lines of the running service read "calref: ..."
+# (docs/cli.md and the e2e tests quote them).
 log = logging.getLogger("calref")
 
 #: seconds the clean-up (push listener, lease, store) gets after the calls ended

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-log = logging.getLogger("sync.service")
+log = logging.getLogger(__name__)
 
 Job = Callable[[], bool]
 

@@ -63,7 +63,7 @@ def status_report(store: Store, now: datetime) -> list[UserStatus]:
                     live, key=lambda a: (a.next_attempt_at or a.due_at, a.id), default=None
                 ),
                 sources=tuple(s for s in sources if s.user_id == user.id),
-                failed_actions=tuple(a for a in actions if a.status == rec.FAILED),
+                failed_actions=tuple(a for a in actions if a.status == rec.ActionStatus.FAILED),
                 failed_referrals=tuple(r for r in referrals if r.publish_error),
             )
         )

@@ -115,7 +115,7 @@ def action_record(row: Any) -> rec.StoredAction:
         action=rec.action_from_text(row.action),
         events=rec.keys_from_text(row.events),
         rule=row.rule,
-        status=row.status,
+        status=rec.ActionStatus(row.status),
         revision=row.revision,
         idempotency_key=row.idempotency_key,
         plan_version=row.plan_version,

@@ -29,16 +29,17 @@ from sync.store.base import (
     referral_record,
 )
 from sync.store.db import StoreError
+from sync.store.records import ActionStatus
 
 _MOMENT_ORDER = {"end": 0, "change": 1, "start": 2}
-_FINAL = (rec.DONE, rec.KEPT, rec.MISSED, rec.FAILED)
+_FINAL = (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED, ActionStatus.FAILED)
 
 
 def _parked(now: datetime) -> tuple[Any, ...]:
     """The conditions of an action parked on 404 ``unknown_user`` at ``now``."""
     a = ACTIONS.c
     return (
-        a.status == rec.PENDING,
+        a.status == ActionStatus.PENDING,
         a.next_attempt_at > now,
         a.last_error.like("%unknown_user%"),
     )
@@ -108,30 +109,12 @@ class ExecutionStore(StoreBase):
         with self._read() as conn:
             return list(conn.scalars(query))
 
-    def live_actions(self, user_id: str, now: datetime) -> list[rec.StoredAction]:
-        """The user's live actions due by ``now``, in the order they must be carried out."""
-        query = select(ACTIONS).where(
-            ACTIONS.c.user_id == user_id,
-            ACTIONS.c.status.in_(rec.LIVE_STATUSES),
-            ACTIONS.c.due_at <= now,
-        )
-        with self._read() as conn:
-            found = [action_record(r) for r in conn.execute(query)]
-        return sorted(found, key=execution_order)
-
     def referral_actions(self, referral_id: str, generation: int) -> list[rec.StoredAction]:
         query = select(ACTIONS).where(
             ACTIONS.c.referral_id == referral_id, ACTIONS.c.generation == generation
         )
         with self._read() as conn:
             return [action_record(r) for r in conn.execute(query)]
-
-    def get_action(self, action_id: int) -> rec.StoredAction:
-        with self._read() as conn:
-            row = conn.execute(select(ACTIONS).where(ACTIONS.c.id == action_id)).first()
-        if row is None:
-            raise StoreError(f"store: planned action {action_id} does not exist")
-        return action_record(row)
 
     def actions(self, user_id: str | None = None) -> list[rec.StoredAction]:
         query = select(ACTIONS).order_by(ACTIONS.c.due_at, ACTIONS.c.id)
@@ -169,17 +152,9 @@ class ExecutionStore(StoreBase):
         self.verify()
         with self._conn() as conn:
             row = conn.execute(
-                _mark_sending(guarded=True), {"b_id": action.id, "b_key": action.idempotency_key}
+                _mark_sending(), {"b_id": action.id, "b_key": action.idempotency_key}
             ).first()
         return None if row is None else action_record(row)
-
-    def mark_sending(self, action_id: int, now: datetime) -> rec.StoredAction:
-        """Record that the action is about to be sent (before the switchboard call)."""
-        with self._conn() as conn:
-            row = conn.execute(_mark_sending(guarded=False), {"b_id": action_id}).first()
-        if row is None:
-            raise StoreError(f"store: planned action {action_id} does not exist")
-        return action_record(row)
 
     def finish_action(
         self,
@@ -334,9 +309,9 @@ def _where_action(stmt: Any, guarded: bool) -> Any:
 
 
 @cache
-def _mark_sending(*, guarded: bool) -> Any:
-    stmt = _where_action(update(ACTIONS), guarded)
-    values = {"status": rec.SENDING, "attempts": ACTIONS.c.attempts + 1}
+def _mark_sending() -> Any:
+    stmt = _where_action(update(ACTIONS), guarded=True)
+    values = {"status": ActionStatus.SENDING, "attempts": ACTIONS.c.attempts + 1}
     return stmt.values(values).returning(*ACTIONS.c)
 
 

@@ -29,6 +29,7 @@ from sync.store.base import (
     referral_record,
 )
 from sync.store.db import StoreError
+from sync.store.records import ActionStatus
 
 if TYPE_CHECKING:
     from sync.planning import PlanDiff
@@ -283,12 +284,12 @@ def _write_action_changes(conn: Connection, diff: PlanDiff, version: int, now: d
             audit(row, "rescheduled", f"due {upd.due_at}")
     for action_id in diff.cancels:
         row = row_of(action_id)
-        row.update(status=rec.CANCELLED, plan_version=version)
+        row.update(status=ActionStatus.CANCELLED, plan_version=version)
         audit(row, "cancelled", "no longer in the plan")
     for action_id in diff.end_now:
         row = row_of(action_id)
         row.update(due_at=now, plan_version=version)
-        if row["status"] != rec.PENDING:
+        if row["status"] != ActionStatus.PENDING:
             _rearm(row)
         audit(row, "end_now", "referral withdrawn or cut short while running")
     conn.execute(
@@ -302,5 +303,5 @@ def _rearm(row: dict[str, Any]) -> None:
     """Set a stored action pending again with a new revision (so a new idempotency key)."""
     row["revision"] += 1
     row["idempotency_key"] = rec.idempotency_key(row["identity"], row["revision"])
-    row.update(status=rec.PENDING, attempts=0, next_attempt_at=None, last_error=None)
+    row.update(status=ActionStatus.PENDING, attempts=0, next_attempt_at=None, last_error=None)
     row.update(done_at=None, result_version=None, result_changed_by=None)

@@ -123,13 +123,6 @@ class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore, Lease
                 for r in conn.execute(query)
             ]
 
-    def planned_at(self, user_id: str) -> datetime | None:
-        with self._read() as conn:
-            at: datetime | None = conn.scalar(
-                select(USERS.c.planned_at).where(USERS.c.id == user_id)
-            )
-            return at
-
     def planned_times(self) -> dict[str, datetime | None]:
         """Every stored user's ``planned_at`` (None: never planned), in one query."""
         with self._read() as conn:

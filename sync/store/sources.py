@@ -135,10 +135,6 @@ class SourceStore(StoreBase):
                     out[row.user_id].append(rec.event_from_text(row.data))
         return out
 
-    def forget_events(self, source_id: str) -> None:
-        with self._conn() as conn:
-            conn.execute(delete(EVENTS).where(EVENTS.c.source_id == source_id))
-
 
 # statements built once (building a Core statement costs more CPU than running it)
 _SOURCE_BY_ID = select(SOURCES).where(SOURCES.c.id == bindparam("b_id"))

@@ -18,10 +18,13 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.http_server import RunningServer, serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from sync.clock import VirtualClock
 from sync.config import AppConfig, load_config
-from sync.push import PushHub, RunningServer, build_hub, create_push_app, serve_in_thread
+from sync.push import build_hub
+from sync.push_app import create_push_app
+from sync.push_hub import PushHub
 from sync.runtime import build_service
 from sync.scheduler import ServiceScheduler
 from sync.service import Service

@@ -17,6 +17,7 @@ from push_support import PUBLIC, T0, google_headers
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.google_push import GoogleChannelManager
+from connectors.http_server import RunningServer, serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
@@ -24,11 +25,12 @@ from rules.model import CalendarEvent, Plan, Profile, User
 from rules.planner import plan_user
 from rules.rulefile import default_rules
 from sync.clock import VirtualClock
-from sync.push import PushHub, RunningServer, create_push_app, serve_in_thread
+from sync.push_app import create_push_app
+from sync.push_hub import PushHub
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 from sync.store import Store
-from sync.store.records import PENDING
+from sync.store.records import ActionStatus
 from tests.connectors.gcal_doubles import event, events_page, make_source, ok, path, query
 
 WAIT = 10.0
@@ -152,8 +154,8 @@ def test_exists_notification_runs_the_incremental_sync_and_plans_the_action(
     assert query(stack.http, 2)["syncToken"] == ["sync-1"]  # incremental, from the stored token
     actions = stack.service.store.actions("bob")
     assert [(a.moment, a.action.kind.value, a.status) for a in actions] == [
-        ("start", "close", PENDING),
-        ("end", "follow_profile", PENDING),
+        ("start", "close", ActionStatus.PENDING),
+        ("end", "follow_profile", ActionStatus.PENDING),
     ]
     assert actions[0].due_at == T0 + timedelta(hours=2)
 

@@ -15,9 +15,11 @@ from test_push_google import BOB, SOURCE, GoogleStack, planner, watch_answer
 from connectors.calendars.base import Mailbox
 from connectors.calendars.google import GoogleCalendarSource
 from connectors.calendars.google_push import GoogleChannelManager
+from connectors.http_server import serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from sync.clock import VirtualClock
-from sync.push import PushHub, create_push_app, serve_in_thread
+from sync.push_app import create_push_app
+from sync.push_hub import PushHub
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 from sync.store import Store

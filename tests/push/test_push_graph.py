@@ -21,7 +21,7 @@ from push_support import (
 )
 
 from connectors.switchboard.base import PhoneMode
-from sync.store.records import PENDING
+from sync.store.records import ActionStatus
 from tests.connectors.graph_doubles import FakeGraph, event_json
 
 WAIT = 10.0  # seconds; the worker normally finishes in milliseconds
@@ -103,8 +103,8 @@ def test_created_notification_runs_that_mailboxs_delta_and_plans_the_phone_actio
     assert len(delta_calls(fake, BOB)) == baseline_bob  # only the notified mailbox
     actions = stack.service.store.actions("alice")
     assert [(a.moment, a.action.kind.value, a.due_at, a.status) for a in actions] == [
-        ("start", "close", meeting_start, PENDING),
-        ("end", "follow_profile", meeting_start + timedelta(hours=1), PENDING),
+        ("start", "close", meeting_start, ActionStatus.PENDING),
+        ("end", "follow_profile", meeting_start + timedelta(hours=1), ActionStatus.PENDING),
     ]
     stack.clock.set(meeting_start + timedelta(seconds=1))
     stack.service.execute_due()
@@ -137,7 +137,7 @@ def test_updated_notification_moves_the_planned_action(stack: Stack, fake: FakeG
     live = [
         a
         for a in stack.service.store.actions("alice")
-        if a.status == PENDING and a.moment == "start"
+        if a.status == ActionStatus.PENDING and a.moment == "start"
     ]
     assert [a.due_at for a in live] == [moved]
 

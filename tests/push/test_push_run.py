@@ -95,7 +95,7 @@ def test_a_listener_port_in_use_disables_push_and_leaves_polling(
         )
         service = build_service(cfg, SystemClock())
         scheduler = ServiceScheduler(service)
-        with caplog.at_level(logging.ERROR, logger="calref.push"):
+        with caplog.at_level(logging.ERROR, logger="sync.push"):
             assert start_push(cfg, service, scheduler) is None
     assert f"cannot listen on 127.0.0.1:{port}" in caplog.text
     assert fake.subscriptions == {}
@@ -141,7 +141,9 @@ def test_calref_run_serves_push_and_stops_the_listener_on_sigterm(
     config = write(tmp_path, GRAPH_CONFIG)
     lines = _Lines()
     listening, running = lines.watch("push listener on "), lines.watch("calref running")
-    logging.getLogger("calref").addHandler(lines)
+    watched = [logging.getLogger(name) for name in ("calref", "sync.push")]
+    for logger in watched:
+        logger.addHandler(lines)
     notified_sync = threading.Event()
 
     def on_request(request: httpx.Request) -> None:
@@ -170,7 +172,8 @@ def test_calref_run_serves_push_and_stops_the_listener_on_sigterm(
         result = CliRunner().invoke(app, ["run", "--config", str(config)])
     finally:
         thread.join(WAIT)
-        logging.getLogger("calref").removeHandler(lines)
+        for logger in watched:
+            logger.removeHandler(lines)
     assert result.exit_code == 0, result.output
     assert seen["status"] == 202
     assert seen["synced"] is True

@@ -25,7 +25,8 @@ from rules.model import (
     User,
 )
 from sync.clock import VirtualClock
-from sync.service import Service, ServiceSettings
+from sync.service import Service
+from sync.settings import ServiceSettings
 from sync.store import Store
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Stockholm

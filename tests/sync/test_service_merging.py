@@ -19,7 +19,8 @@ from rules.model import CalendarEvent, ShowAs
 from rules.planner import plan_user
 from rules.rulefile import default_rules
 from sync.clock import VirtualClock
-from sync.service import Service, ServiceSettings
+from sync.service import Service
+from sync.settings import ServiceSettings
 from sync.store import Store
 
 H = timedelta(hours=1)
