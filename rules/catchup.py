@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rules.model import PhoneAction
+from rules.model import ActionStatus, PhoneAction
 
 __all__ = [
+    "ActionStatus",
     "Catchup",
     "PhoneMark",
     "Step",
-    "StepStatus",
     "Verdict",
     "decide",
     "last_own_step",
@@ -44,21 +44,8 @@ __all__ = [
 ]
 
 
-class StepStatus(StrEnum):
-    """Where a planned action stands (the store's status values)."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    MISSED = "missed"
-    KEPT = "kept"
-    SKIPPED = "skipped"
-
-
 #: a start in one of these never took effect: its end must not be sent either
-_START_GIVEN_UP = frozenset({StepStatus.MISSED, StepStatus.CANCELLED, StepStatus.SKIPPED})
+_START_GIVEN_UP = frozenset({ActionStatus.MISSED, ActionStatus.CANCELLED, ActionStatus.SKIPPED})
 
 
 class Catchup(StrEnum):
@@ -91,7 +78,7 @@ class Step:
 
     moment: str  # "start", "change" or "end"
     action: PhoneAction
-    status: StepStatus
+    status: ActionStatus
     due_at: datetime
     referral_end: datetime
     done_at: datetime | None = None
@@ -111,13 +98,15 @@ class Verdict:
 def wants_siblings(step: Step) -> bool:
     """Whether ``decide`` looks at the referral's other actions for ``step``."""
     return (
-        step.status is not StepStatus.SENDING and step.action.changes_phone and step.moment == "end"
+        step.status is not ActionStatus.SENDING
+        and step.action.changes_phone
+        and step.moment == "end"
     )
 
 
 def last_own_step(siblings: Sequence[Step]) -> Step | None:
     """Our latest carried-out action for the referral that has a phone result, if any."""
-    ours = [s for s in siblings if s.status is StepStatus.DONE and s.result is not None]
+    ours = [s for s in siblings if s.status is ActionStatus.DONE and s.result is not None]
     if not ours:
         return None
     return max(ours, key=lambda s: (s.done_at or s.due_at, s.order))
@@ -144,7 +133,7 @@ def decide(
     itself may be among them), needed only where ``wants_siblings``; ``phone``:
     the phone now, needed only where ``wants_phone`` (a ValueError otherwise).
     """
-    if step.status is StepStatus.SENDING:
+    if step.status is ActionStatus.SENDING:
         return Verdict(
             Catchup.RESEND, step.action, "re-sent after an interruption, same idempotency key"
         )

@@ -84,6 +84,20 @@ class ActionKind(StrEnum):
     PROFILE_SWITCH = "profile_switch"
 
 
+class ActionStatus(StrEnum):
+    """A planned action's status: ``pending`` and ``sending`` are live, the rest are final
+    until a re-plan re-arms the action. Members equal their strings, which the store keeps."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+    KEPT = "kept"
+    SKIPPED = "skipped"
+
+
 @dataclass(frozen=True, slots=True)
 class PhoneAction:
     """A "set the phone to X" command. ``number`` only for forward, ``profile`` only for switch."""

@@ -441,7 +441,7 @@ def _step(row: rec.StoredAction) -> catchup.Step:
     return catchup.Step(
         moment=row.moment,
         action=row.action,
-        status=catchup.StepStatus(row.status),
+        status=row.status,
         due_at=row.due_at,
         referral_end=row.referral_end,
         done_at=row.done_at,

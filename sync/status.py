@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from connectors.switchboard.base import PhoneState
+from rules.model import ActionStatus
 from sync.store import Store
 from sync.store import records as rec
 from sync.store.lease import Lease
@@ -63,7 +64,7 @@ def status_report(store: Store, now: datetime) -> list[UserStatus]:
                     live, key=lambda a: (a.next_attempt_at or a.due_at, a.id), default=None
                 ),
                 sources=tuple(s for s in sources if s.user_id == user.id),
-                failed_actions=tuple(a for a in actions if a.status == rec.ActionStatus.FAILED),
+                failed_actions=tuple(a for a in actions if a.status == ActionStatus.FAILED),
                 failed_referrals=tuple(r for r in referrals if r.publish_error),
             )
         )

@@ -22,6 +22,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from rules.model import ActionStatus
 from sync.store import records as rec
 from sync.store.db import FileIdentity
 from sync.store.models import (
@@ -115,7 +116,7 @@ def action_record(row: Any) -> rec.StoredAction:
         action=rec.action_from_text(row.action),
         events=rec.keys_from_text(row.events),
         rule=row.rule,
-        status=rec.ActionStatus(row.status),
+        status=ActionStatus(row.status),
         revision=row.revision,
         idempotency_key=row.idempotency_key,
         plan_version=row.plan_version,

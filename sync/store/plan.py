@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from rules.model import ActionStatus
 from sync.store import records as rec
 from sync.store.audit import insert_audit
 from sync.store.base import (
@@ -29,7 +30,6 @@ from sync.store.base import (
     referral_record,
 )
 from sync.store.db import StoreError
-from sync.store.records import ActionStatus
 
 if TYPE_CHECKING:
     from sync.planning import PlanDiff

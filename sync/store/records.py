@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from rules.model import (
+    ActionStatus,
     CalendarEvent,
     OrganizerKind,
     PhoneAction,
@@ -20,21 +20,6 @@ from rules.model import (
     Response,
     ShowAs,
 )
-
-
-class ActionStatus(StrEnum):
-    """A planned action's status: ``pending`` and ``sending`` are live, the rest are final
-    until a re-plan re-arms the action. Members equal their strings, which the store keeps."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    MISSED = "missed"
-    KEPT = "kept"
-    SKIPPED = "skipped"
-
 
 LIVE_STATUSES = (ActionStatus.PENDING, ActionStatus.SENDING)
 

@@ -21,7 +21,7 @@ from connectors.http_server import RunningServer, serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
-from rules.model import CalendarEvent, Plan, Profile, User
+from rules.model import ActionStatus, CalendarEvent, Plan, Profile, User
 from rules.planner import plan_user
 from rules.rulefile import default_rules
 from sync.clock import VirtualClock
@@ -30,7 +30,6 @@ from sync.push_hub import PushHub
 from sync.scheduler import ServiceScheduler
 from sync.service import Service
 from sync.store import Store
-from sync.store.records import ActionStatus
 from tests.connectors.gcal_doubles import event, events_page, make_source, ok, path, query
 
 WAIT = 10.0

@@ -21,7 +21,7 @@ from push_support import (
 )
 
 from connectors.switchboard.base import PhoneMode
-from sync.store.records import ActionStatus
+from rules.model import ActionStatus
 from tests.connectors.graph_doubles import FakeGraph, event_json
 
 WAIT = 10.0  # seconds; the worker normally finishes in milliseconds

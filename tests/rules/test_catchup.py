@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.catchup import (
+    ActionStatus,
     Catchup,
     PhoneMark,
     Step,
-    StepStatus,
     decide,
     last_own_step,
     span,
@@ -38,12 +38,12 @@ NONE = PhoneAction.none()
 OURS = PhoneMark(version=3, changed_by="calref")
 
 
-def start(status: StepStatus = StepStatus.PENDING, **kw: object) -> Step:
+def start(status: ActionStatus = ActionStatus.PENDING, **kw: object) -> Step:
     step = Step("start", CLOSE, status, due_at=START, referral_end=END, order=1)
     return replace(step, **kw)  # type: ignore[arg-type]
 
 
-def end(status: StepStatus = StepStatus.PENDING, **kw: object) -> Step:
+def end(status: ActionStatus = ActionStatus.PENDING, **kw: object) -> Step:
     step = Step("end", OPEN, status, due_at=END, referral_end=END, order=2)
     return replace(step, **kw)  # type: ignore[arg-type]
 
@@ -52,7 +52,7 @@ def change(**kw: object) -> Step:
     step = Step(
         "change",
         PhoneAction.forward("0701234567"),
-        StepStatus.PENDING,
+        ActionStatus.PENDING,
         due_at=START + 30 * M,
         referral_end=END,
         order=3,
@@ -60,7 +60,7 @@ def change(**kw: object) -> Step:
     return replace(step, **kw)  # type: ignore[arg-type]
 
 
-DONE_START = start(StepStatus.DONE, done_at=START, result=OURS)
+DONE_START = start(ActionStatus.DONE, done_at=START, result=OURS)
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ CASES = [
     Case(
         "missed start-and-end pair: the end follows its missed start",
         end(),
-        (start(StepStatus.MISSED), end()),
+        (start(ActionStatus.MISSED), end()),
         None,
         END + timedelta(hours=1),
         Catchup.MISSED,
@@ -150,7 +150,7 @@ CASES = [
     Case(
         "end of a cancelled start is missed",
         end(),
-        (start(StepStatus.CANCELLED), end()),
+        (start(ActionStatus.CANCELLED), end()),
         None,
         END,
         Catchup.MISSED,
@@ -160,7 +160,7 @@ CASES = [
     Case(
         "end of a skipped start is missed",
         end(),
-        (start(StepStatus.SKIPPED), end()),
+        (start(ActionStatus.SKIPPED), end()),
         None,
         END,
         Catchup.MISSED,
@@ -223,7 +223,7 @@ CASES = [
         (
             DONE_START,
             change(
-                status=StepStatus.DONE,
+                status=ActionStatus.DONE,
                 done_at=START + 30 * M,
                 result=PhoneMark(version=4, changed_by="calref-b"),
             ),
@@ -238,7 +238,7 @@ CASES = [
     Case(
         "soft referral end is always sent: its start sent nothing",
         end(),
-        (start(StepStatus.DONE, action=NONE, done_at=START), end()),
+        (start(ActionStatus.DONE, action=NONE, done_at=START), end()),
         None,
         END,
         Catchup.NOW,
@@ -248,7 +248,7 @@ CASES = [
     Case(
         "end of a failed start is sent without a phone check",
         end(),
-        (start(StepStatus.FAILED), end()),
+        (start(ActionStatus.FAILED), end()),
         None,
         END + 10 * M,
         Catchup.LATE,
@@ -267,7 +267,7 @@ CASES = [
     ),
     Case(
         "interrupted send is re-sent even after its referral ended",
-        start(StepStatus.SENDING),
+        start(ActionStatus.SENDING),
         (),
         None,
         END + timedelta(hours=3),
@@ -277,7 +277,7 @@ CASES = [
     ),
     Case(
         "interrupted end is re-sent without a phone check",
-        end(StepStatus.SENDING),
+        end(ActionStatus.SENDING),
         (),
         None,
         END + M,
@@ -322,14 +322,14 @@ def test_the_end_of_a_referral_we_acted_on_needs_the_phone() -> None:
 
 
 def test_latest_own_step_is_the_last_done_and_breaks_ties_by_order() -> None:
-    a = start(StepStatus.DONE, done_at=START, result=OURS, order=7)
-    b = change(status=StepStatus.DONE, done_at=START, result=PhoneMark(4, "calref"), order=9)
+    a = start(ActionStatus.DONE, done_at=START, result=OURS, order=7)
+    b = change(status=ActionStatus.DONE, done_at=START, result=PhoneMark(4, "calref"), order=9)
     assert last_own_step([b, a]) is b
     later = replace(a, done_at=START + M)
     assert last_own_step([b, later]) is later
     undone = replace(b, done_at=None, due_at=START + 2 * M)  # falls back on when it was due
     assert last_own_step([undone, later]) is undone
-    assert last_own_step([start(StepStatus.DONE, done_at=START)]) is None
+    assert last_own_step([start(ActionStatus.DONE, done_at=START)]) is None
 
 
 @pytest.mark.parametrize(

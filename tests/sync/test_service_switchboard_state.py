@@ -14,10 +14,10 @@ from datetime import timedelta
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
 from connectors.switchboard.sim_state import SimulatedSwitchboard
+from rules.model import ActionStatus
 from sync.clock import VirtualClock
 from sync.status import format_status, status_report
 from sync.store import Store
-from sync.store import records as rec
 
 BACKOFF = timedelta(minutes=30)
 
@@ -42,7 +42,7 @@ def test_a_user_the_switchboard_does_not_know_is_parked_not_failed(
 
     assert {(e.user, e.outcome) for e in events} == {("anna", "sent"), ("carl", "parked")}
     (start, end) = sqlite_store.actions("carl")
-    assert start.status == rec.ActionStatus.PENDING and end.status == rec.ActionStatus.PENDING
+    assert start.status == ActionStatus.PENDING and end.status == ActionStatus.PENDING
     assert start.next_attempt_at == clock.now() + BACKOFF
     assert "unknown_user" in (start.last_error or "")
     text = format_status(status_report(sqlite_store, clock.now()), clock.now())
@@ -52,7 +52,7 @@ def test_a_user_the_switchboard_does_not_know_is_parked_not_failed(
     clock.advance(BACKOFF)
     events = service.execute_due()
     assert [(e.user, e.outcome) for e in events] == [("carl", "parked")]
-    assert all(a.status != rec.ActionStatus.FAILED for a in sqlite_store.actions("carl"))
+    assert all(a.status != ActionStatus.FAILED for a in sqlite_store.actions("carl"))
     assert sqlite_store.referrals("carl")[0].publish_error is None  # not failed for good
 
     # the directory learns carl; the next start (config or directory change) retries at once
