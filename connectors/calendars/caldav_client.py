@@ -19,7 +19,7 @@ from caldav.davclient import DAVClient
 from caldav.elements.base import BaseElement
 from caldav.lib import error as dav_error
 
-from connectors.retry import GiveUp, Retrying, RetryLater
+from connectors.retry import GiveUp, Retrying, RetryLater, Sleep
 from connectors.secrets import Secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 from rules.wording import plural
@@ -29,7 +29,6 @@ SYNC_TOKEN_TAG = "{DAV:}sync-token"
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"
 SUPPORTED_REPORT = "{DAV:}supported-report"
 
-Sleep = Callable[[float], None]
 T = TypeVar("T")
 
 

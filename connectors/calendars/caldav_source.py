@@ -40,8 +40,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
-from connectors.calendars.caldav_client import CTAG_TAG, SYNC_TOKEN_TAG, CalDAVCollection, Sleep
+from connectors.calendars.caldav_client import CTAG_TAG, SYNC_TOKEN_TAG, CalDAVCollection
 from connectors.calendars.limits import CalendarLimits
+from connectors.retry import Sleep
 from connectors.secrets import Secret, read_secret
 from rules.errors import CalendarError, CalrefError
 from rules.model import CalendarEvent

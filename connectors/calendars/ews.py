@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_organizer
 from connectors.calendars.organizer import parse_address
-from connectors.retry import Retrying, RetryLater
+from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, ThrottledError
 from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
@@ -70,8 +70,6 @@ RESPONSES = {
     "Unknown": Response.NONE,
 }
 VERSIONS = ("2013", "2013_SP1", "2016", "2019")
-
-Sleep = Callable[[float], None]
 
 
 class EwsConnection(BaseModel):

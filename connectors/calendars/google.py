@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.google_mapping import EventMapper
-from connectors.retry import Retrying, RetryLater
+from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.retry_after import parse_retry_after
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
@@ -42,7 +42,6 @@ SCOPES = ("https://www.googleapis.com/auth/calendar.readonly",)
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 STATE_VERSION = 1
 
-Sleep = Callable[[float], None]
 _TOKEN_IN_URI = re.compile(r"((?:syncToken|pageToken)=)[^&\s]+")
 
 

@@ -25,7 +25,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.calendars.base import CalendarSource, Mailbox, SyncResult, SyncWindow
-from connectors.calendars.graph_client import GraphClient, GraphNotFound, Sleep
+from connectors.calendars.graph_client import GraphClient, GraphNotFound
 from connectors.calendars.graph_clouds import check_cloud_pair
 from connectors.calendars.graph_mapping import (
     SELECT_FIELDS,
@@ -40,6 +40,7 @@ from connectors.calendars.graph_series import (
     is_sparse_occurrence,
 )
 from connectors.calendars.graph_state import DeltaState, load_state, next_midnight, plan
+from connectors.retry import Sleep
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, SyncStateExpired
 from rules.model import CalendarEvent

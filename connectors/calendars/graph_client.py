@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ import httpx
 import msal
 
 from connectors.calendars.graph_clouds import graph_scope
-from connectors.retry import Retrying, RetryLater
+from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
 from rules.errors import CalendarError, SyncStateExpired, ThrottledError
@@ -38,8 +38,6 @@ RETRY_STATUSES = frozenset({429, 503, 504})
 RESYNC_CODES = frozenset(
     {"syncstatenotfound", "resyncrequired", "syncstateinvalid", "invaliddeltatoken"}
 )
-
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
