@@ -3,27 +3,20 @@
 ``parse_action`` reads the rule-file notation (``close``, ``forward:070…``,
 ``{profile_switch: mobile}``); ``validate_for_user`` checks an action against
 one user's profiles and, for a forward, the dialling policy of
-``rules.dialling`` (re-exported here), the same check ``#fwd:`` tags go through.
+``rules.dialling``, the same check ``#fwd:`` tags go through (``ForwardPolicy``,
+``check_forward`` and ``normalize_number`` are re-exported for older callers).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rules.dialling import (
-    DialNumber,
-    ForwardPolicy,
-    NumberKind,
-    check_forward,
-    classify_number,
-    normalize_number,
-)
+from rules.dialling import NUMBER_CHARS, ForwardPolicy, check_forward, normalize_number
 from rules.errors import InvalidActionError
 from rules.model import ActionKind, PhoneAction, User
 
 SIMPLE_ACTIONS = ("none", "follow_profile", "open", "close")
 ACTION_NOTATION = "none, follow_profile, open, close, forward:NUMBER, profile_switch:PROFILE"
-_NUMBER_CHARS = frozenset("0123456789+ -()")
 
 
 def parse_action(spec: Any) -> PhoneAction:
@@ -64,7 +57,7 @@ def parse_action(spec: Any) -> PhoneAction:
 def _with_argument(kind: str, argument: str, shown: str) -> PhoneAction:
     argument = argument.strip()
     if kind == "forward":
-        if not argument or not set(argument) <= _NUMBER_CHARS:
+        if not argument or not set(argument) <= NUMBER_CHARS:
             raise ValueError(
                 f"forward needs a phone number (digits 0-9, spaces, -, ( ) and a leading +), "
                 f"got {shown!r}"
@@ -121,11 +114,8 @@ def validate_for_user(action: PhoneAction, user: User, policy: ForwardPolicy) ->
 __all__ = [
     "ACTION_NOTATION",
     "SIMPLE_ACTIONS",
-    "DialNumber",
     "ForwardPolicy",
-    "NumberKind",
     "check_forward",
-    "classify_number",
     "format_action",
     "normalize_number",
     "parse_action",

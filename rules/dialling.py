@@ -61,7 +61,7 @@ SERVICE_NUMBERS: tuple[tuple[str, str], ...] = (
     ("911", "emergency number abroad"),
     ("999", "emergency number abroad"),
 )
-_ALLOWED_CHARS = frozenset("0123456789 -()+")
+NUMBER_CHARS = frozenset("0123456789 -()+")  # all a forward number may contain, as written
 _DIGITS = frozenset("0123456789")
 _NATIONAL_PREFIX = "0"
 _NATIONAL_MIN_DIGITS = 7
@@ -233,7 +233,7 @@ def _digits_of(raw: str) -> tuple[bool, str]:
     """``(written with +, the digits)``; refuses characters outside the allow-list."""
     text = raw.strip(" ")
     for char in text:
-        if char not in _ALLOWED_CHARS:
+        if char not in NUMBER_CHARS:
             shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
             raise _refuse(raw, f"contains {shown}; only digits 0-9, spaces, -, ( ) and a leading +")
     plus = text.startswith("+")

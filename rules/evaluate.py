@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from rules.actions import ForwardPolicy, validate_for_user
+from rules.actions import validate_for_user
 from rules.conditions import EventFacts, format_duration
+from rules.dialling import ForwardPolicy
 from rules.errors import InvalidActionError
 from rules.model import ActionKind, CalendarEvent, Ignored, Intent, PhoneAction, Refused, User
 from rules.rulefile import Rule, RuleReferral, RuleSet

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rules.actions import ForwardPolicy, check_forward
+from rules.dialling import ForwardPolicy, check_forward
 from rules.errors import InvalidActionError
 from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Refused, User
 
