@@ -106,9 +106,7 @@ class GraphClient:
         # the `.default` scope names the Graph host of the cloud the calls go to
         self.scope = graph_scope(self.graph_url)
         self.http = http if http is not None else httpx.Client(timeout=timeout)
-        self.sleep = sleep
-        self.max_retries = max_retries
-        self.max_retry_wait = max_retry_wait
+        self._retrying = Retrying(max_retries, max_retry_wait, sleep)
         self.max_in_flight = max_in_flight
         self.page_size = page_size
         self.calls = 0  # Graph API calls sent (token requests not counted)
@@ -243,8 +241,7 @@ class GraphClient:
                 source, f"{what}: service unavailable ({detail}) {tries}", transient=True
             )
 
-        retrying = Retrying(self.max_retries, self.max_retry_wait, self.sleep)
-        response = retrying.call(attempt, classify=_retryable, give_up=give_up)
+        response = self._retrying.call(attempt, classify=_retryable, give_up=give_up)
         return self._decode(response, source, what, delta)
 
     def _decode(
