@@ -31,7 +31,6 @@ from enum import StrEnum
 from rules.model import ActionStatus, PhoneAction
 
 __all__ = [
-    "ActionStatus",
     "Catchup",
     "PhoneMark",
     "Step",

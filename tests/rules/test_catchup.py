@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.catchup import (
-    ActionStatus,
     Catchup,
     PhoneMark,
     Step,
@@ -23,7 +22,7 @@ from rules.catchup import (
     wants_phone,
     wants_siblings,
 )
-from rules.model import PhoneAction
+from rules.model import ActionStatus, PhoneAction
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)
