@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -177,8 +177,11 @@ class IcsUrlSource:
             raise CalendarError(self._id, "only http:// and https:// calendar URLs are supported")
         self.mailbox = mailbox
         self._client = client or httpx.Client()
-        self.limits = limits or CalendarLimits()
-        self.max_bytes = self.limits.max_bytes if max_bytes is None else max_bytes
+        limits = limits or CalendarLimits()
+        if max_bytes is not None:  # the entry's own bound wins for the download and the parse
+            limits = replace(limits, max_bytes=max_bytes)
+        self.limits = limits
+        self.max_bytes = limits.max_bytes
         self.download_seconds = self.limits.download_seconds
         self._monotonic = monotonic
         self._download_end = 0.0

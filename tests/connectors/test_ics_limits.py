@@ -164,6 +164,25 @@ def test_a_text_over_max_bytes_is_refused_by_the_parser() -> None:
     assert caught.value.limit == "max_bytes"
 
 
+def test_a_url_entrys_own_max_bytes_wins_over_the_block_for_the_parse_too() -> None:
+    body = cal(FINE, *[f"UID:e{i}\nDTSTART:20261202T090000Z" for i in range(20)]).encode()
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+
+    def source(max_bytes: int) -> IcsUrlSource:
+        return IcsUrlSource(
+            "https://cal.example.se/anna.ics",
+            ANNA,
+            client=httpx.Client(transport=transport),
+            max_bytes=max_bytes,
+            limits=CalendarLimits(max_bytes=100),
+        )
+
+    assert len(source(len(body)).sync(WINDOW, None).events) == 21
+    with pytest.raises(LimitExceeded) as caught:
+        source(len(body) - 1).sync(WINDOW, None)
+    assert caught.value.limit == "max_bytes"
+
+
 # -- the whole-download deadline ---------------------------------------------------------
 
 
