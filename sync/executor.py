@@ -44,7 +44,7 @@ from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboa
 from connectors.switchboard.errors import UnknownUserError
 from rules import catchup
 from rules.errors import CalrefError, SwitchboardError
-from rules.model import PhoneAction
+from rules.model import ActionStatus, PhoneAction
 from sync.call_gate import CallGate
 from sync.clock import Clock
 from sync.store import Store
@@ -256,7 +256,11 @@ class Executor:
         events: list[ActionEvent] = []
         now = self.clock.now()
         for row in due:
-            if row.status == rec.PENDING and row.next_attempt_at and row.next_attempt_at > now:
+            if (
+                row.status == ActionStatus.PENDING
+                and row.next_attempt_at
+                and row.next_attempt_at > now
+            ):
                 break  # waiting to retry: later actions of this user wait for it (time order)
             event = self._carry_out(row, now)
             if event is None:
@@ -287,11 +291,13 @@ class Executor:
         verdict = catchup.decide(step, siblings, mark, now, late_after=self.late_after)
         match verdict.kind:
             case catchup.Catchup.NOTHING:
-                return self._finish(row, now, rec.DONE, "noop", verdict.detail)
+                return self._finish(row, now, ActionStatus.DONE, "noop", verdict.detail)
             case catchup.Catchup.MISSED:
-                return self._finish(row, now, rec.MISSED, "missed", verdict.detail)
+                return self._finish(row, now, ActionStatus.MISSED, "missed", verdict.detail)
             case catchup.Catchup.KEPT:
-                return self._finish(row, now, rec.KEPT, "kept", verdict.detail, phone=phone)
+                return self._finish(
+                    row, now, ActionStatus.KEPT, "kept", verdict.detail, phone=phone
+                )
             case catchup.Catchup.RESEND | catchup.Catchup.LATE | catchup.Catchup.NOW:
                 return self._send(row, now, verdict.detail)
 
@@ -309,7 +315,7 @@ class Executor:
         except Exception as err:
             return self._failed_call(row, now, err, claimed=True)
         log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
-        return self._finish(row, now, rec.DONE, "sent", note, phone=state, claimed=True)
+        return self._finish(row, now, ActionStatus.DONE, "sent", note, phone=state, claimed=True)
 
     def _failed_call(
         self, row: rec.StoredAction, now: datetime, err: Exception, *, claimed: bool = False
@@ -327,7 +333,7 @@ class Executor:
             return self._finish(
                 row,
                 now,
-                rec.PENDING,
+                ActionStatus.PENDING,
                 "parked",
                 f"parked: {err}",
                 error=_unknown_user_text(err),
@@ -349,7 +355,7 @@ class Executor:
             return self._finish(
                 row,
                 now,
-                rec.PENDING,
+                ActionStatus.PENDING,
                 "retry",
                 f"attempt {attempts}: {err}",
                 error=str(err),
@@ -359,7 +365,13 @@ class Executor:
         log.error("user %s: %s failed for good: %s", row.user_id, row.action, err)
         why = "transient error, attempts exhausted" if transient else "permanent error"
         return self._finish(
-            row, now, rec.FAILED, "failed", f"{why}: {err}", error=str(err), claimed=claimed
+            row,
+            now,
+            ActionStatus.FAILED,
+            "failed",
+            f"{why}: {err}",
+            error=str(err),
+            claimed=claimed,
         )
 
     def _delay(self, attempts: int, err: Exception) -> timedelta:
@@ -392,7 +404,7 @@ class Executor:
             status=status,
             outcome=outcome,
             detail=detail,
-            state=phone if status == rec.DONE else None,
+            state=phone if status == ActionStatus.DONE else None,
             error=error,
             retry_at=retry_at,
             expect_key=None if claimed else row.idempotency_key,

@@ -28,22 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.calendars.base import SyncWindow
-from rules.model import ActionKind, PhoneAction, Plan, PlannedAction, Referral
-from sync.store.records import (
-    CANCELLED,
-    DONE,
-    FAILED,
-    KEPT,
-    MISSED,
-    PENDING,
-    SENDING,
-    SKIPPED,
-    StoredAction,
-    StoredReferral,
-)
+from rules.model import ActionKind, ActionStatus, PhoneAction, Plan, PlannedAction, Referral
+from sync.store.records import StoredAction, StoredReferral
 
 #: statuses of a start action meaning "the referral's phone control has begun"
-STARTED_STATUSES = frozenset({DONE, SENDING, FAILED})
+STARTED_STATUSES = frozenset({ActionStatus.DONE, ActionStatus.SENDING, ActionStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -67,7 +56,7 @@ class NewAction:
     ordinal: int
     planned: PlannedAction
     referral_end: datetime
-    status: str = PENDING
+    status: str = ActionStatus.PENDING
 
 
 @dataclass(frozen=True)
@@ -160,20 +149,20 @@ def _desired(
 
 
 def _needs_rearm(row: StoredAction, new: PlannedAction, end: datetime, now: datetime) -> bool:
-    if row.status in (CANCELLED, SKIPPED):
+    if row.status in (ActionStatus.CANCELLED, ActionStatus.SKIPPED):
         return end > now
-    if row.status in (PENDING, FAILED):
+    if row.status in (ActionStatus.PENDING, ActionStatus.FAILED):
         return row.action != new.action or row.due_at != new.at
-    if row.status == SENDING:
+    if row.status == ActionStatus.SENDING:
         return False  # in flight (or a crash leftover): finish it first, re-plan later
     # DONE, KEPT, MISSED: carried out (or deliberately not) already
     if row.moment == "end":
         return new.at > now and row.due_at != new.at
     if end <= now:
         return False
-    if row.status == MISSED:
+    if row.status == ActionStatus.MISSED:
         return True
-    return row.status == DONE and row.action != new.action
+    return row.status == ActionStatus.DONE and row.action != new.action
 
 
 def diff_plan(
@@ -213,7 +202,7 @@ def diff_plan(
         for identity, (ordinal, planned) in desired.items():
             match = existing.pop(identity, None)
             if match is None:
-                status = PENDING if referral.end > now else SKIPPED
+                status = ActionStatus.PENDING if referral.end > now else ActionStatus.SKIPPED
                 diff.new_actions.append(
                     NewAction(
                         identity, rid, gen, planned.moment, ordinal, planned, referral.end, status
@@ -221,7 +210,11 @@ def diff_plan(
                 )
                 continue
             rearm = _needs_rearm(match, planned, referral.end, now)
-            if rearm and match.moment == "end" and match.status in (DONE, KEPT, MISSED):
+            if (
+                rearm
+                and match.moment == "end"
+                and match.status in (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED)
+            ):
                 reopened = True  # the referral was extended after its end was handled
             if rearm or match.due_at != planned.at or match.referral_end != referral.end:
                 diff.updates.append(
@@ -233,7 +226,7 @@ def diff_plan(
             r.moment == "start" and r.status in STARTED_STATUSES for r in rows.get((rid, gen), [])
         )
         for row in (r for r in existing.values() if r is not None):
-            if row.status in (PENDING, FAILED):
+            if row.status in (ActionStatus.PENDING, ActionStatus.FAILED):
                 if row.moment == "end" and started:
                     diff.end_now.append(row.id)
                 else:
@@ -303,7 +296,9 @@ def _rearm_start(
     end: datetime,
 ) -> None:
     """Re-apply a start already carried out, because its referral runs again."""
-    start_row = next((r for r in rows if r.moment == "start" and r.status == DONE), None)
+    start_row = next(
+        (r for r in rows if r.moment == "start" and r.status == ActionStatus.DONE), None
+    )
     if start_row is None or start_row.identity not in desired:
         return
     planned = desired[start_row.identity][1]
@@ -329,7 +324,7 @@ def _end_running(
     has_end = False
     for row in rows:
         has_end = has_end or row.moment == "end"
-        if row.status not in (PENDING, FAILED):
+        if row.status not in (ActionStatus.PENDING, ActionStatus.FAILED):
             continue
         if row.moment == "end" and started:
             diff.end_now.append(row.id)
@@ -348,5 +343,5 @@ def _end_running(
             rule="withdrawn while running",
         )
         diff.new_actions.append(
-            NewAction(f"{rid}#g{gen}/end", rid, gen, "end", 0, restore, now, PENDING)
+            NewAction(f"{rid}#g{gen}/end", rid, gen, "end", 0, restore, now, ActionStatus.PENDING)
         )

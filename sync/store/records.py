@@ -23,17 +23,6 @@ from rules.model import (
 
 LIVE_STATUSES = (ActionStatus.PENDING, ActionStatus.SENDING)
 
-# Short names of the members, still used by sync/planning.py and sync/executor.py;
-# remove them once those use ActionStatus.
-PENDING = ActionStatus.PENDING
-SENDING = ActionStatus.SENDING
-DONE = ActionStatus.DONE
-FAILED = ActionStatus.FAILED
-CANCELLED = ActionStatus.CANCELLED
-MISSED = ActionStatus.MISSED
-KEPT = ActionStatus.KEPT
-SKIPPED = ActionStatus.SKIPPED
-
 
 @dataclass(frozen=True)
 class StoredAction:
