@@ -252,11 +252,6 @@ def parse_rules(text: str, filename: str = "rules.yaml") -> RuleSet:
         doc = load_yaml(text, filename)
     except ValidationError as err:
         raise RuleFileError(err.problems) from None
-    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
-        # ruamel.yaml itself fails on some malformed input (``!!int`` with no value raises
-        # IndexError): that is a file it cannot read, not a crash of ours
-        what = f"YAML syntax: the parser could not read this file ({type(err).__name__})"
-        raise RuleFileError([Problem(filename, None, None, what)]) from None
     if not isinstance(doc.data, dict):
         what = "empty" if doc.data is None else "not a mapping of keys (version:, rules:, ...)"
         raise RuleFileError([Problem(filename, 1, 1, f"the rule file is {what}")])

@@ -261,6 +261,11 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
     except RecursionError:
         place = _deep_mark(yaml, text) or (1, 1)
         raise fail(*place, f"nested deeper than {MAX_DEPTH} levels") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
+        # ruamel.yaml itself fails on some malformed input (``!!int`` with no value raises
+        # IndexError): that is a file it cannot read, not a crash of ours
+        what = f"the parser could not read this file ({type(err).__name__})"
+        raise fail(None, None, what) from None
     try:
         data, _height = _Plain().convert(tree)
     except _TooDeep as exc:

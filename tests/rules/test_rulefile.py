@@ -60,6 +60,16 @@ def test_duplicate_yaml_key_is_a_syntax_problem() -> None:
         load_yaml("a: 1\na: 2\n", "dup.yaml")
 
 
+@pytest.mark.parametrize("text", ["a: !!int\n", "!!float\n", "a: !!bool\n"])
+def test_input_the_yaml_parser_itself_fails_on_is_a_syntax_problem(text: str) -> None:
+    # ruamel.yaml raises IndexError / KeyError here; every caller of load_yaml gets a problem
+    with pytest.raises(ValidationError) as err:
+        load_yaml(text, "odd.yaml")
+    (problem,) = err.value.problems
+    assert problem.file == "odd.yaml"
+    assert problem.message.startswith("YAML syntax: the parser could not read this file (")
+
+
 def test_problems_from_pydantic_point_at_the_offending_value() -> None:
     class Model(BaseModel):
         model_config = ConfigDict(extra="forbid")
