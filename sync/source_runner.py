@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ class _Run:
     started: float = 0.0  # monotonic time it got its slot (0: still waiting for one)
     holds_slot: bool = False
     followup: tuple[Job, Future[bool]] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class SourceRunner:
@@ -97,7 +96,7 @@ class SourceRunner:
             while not self._slots.acquire(timeout=min(1.0, self.stuck_after)):
                 with self._lock:
                     self._release_stuck()  # slots held by hung syncs come back meanwhile
-            with run.lock:
+            with self._lock:
                 run.started, run.holds_slot = time.monotonic(), True
             try:
                 if future.set_running_or_notify_cancel():
@@ -106,7 +105,7 @@ class SourceRunner:
                     except BaseException as err:  # handed to whoever waits for the future
                         future.set_exception(err)
             finally:
-                with run.lock:
+                with self._lock:
                     if run.holds_slot:
                         run.holds_slot = False
                         self._slots.release()
@@ -123,12 +122,11 @@ class SourceRunner:
         """Give back the slots of syncs running for longer than ``stuck_after`` (lock held)."""
         now = time.monotonic()
         for key, run in self._running.items():
-            with run.lock:
-                if run.holds_slot and now - run.started > self.stuck_after:
-                    run.holds_slot = False
-                    self._slots.release()
-                    log.warning(
-                        "source %s: its sync has run for over %.0f s; other calendars go on",
-                        key,
-                        self.stuck_after,
-                    )
+            if run.holds_slot and now - run.started > self.stuck_after:
+                run.holds_slot = False
+                self._slots.release()
+                log.warning(
+                    "source %s: its sync has run for over %.0f s; other calendars go on",
+                    key,
+                    self.stuck_after,
+                )
