@@ -13,7 +13,8 @@ icalendar caches the time zones it builds from VTIMEZONE blocks per process, and
 first definition of a name wins: a second user's "Customized Time Zone" would be read
 with the first user's rules. ``parse_components`` therefore forgets that cache before
 and after each calendar, under a lock, so each calendar is read with its own
-definitions and nothing else.
+definitions and nothing else. So that part runs one calendar at a time; the time one spends
+waiting for the lock does not count against its ``parse_seconds``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
     prepared.derived = set(uids.values())
     # The lock also covers the warnings filter: icalendar warns with raw calendar text
     # (a guessed TZID) on stderr, which must not reach the logs unescaped.
+    queued = deadline.remaining()
     with _TZ_LOCK, warnings.catch_warnings():
+        deadline.extend(queued - deadline.remaining())  # waiting for other parses is not ours
         warnings.simplefilter("ignore")
         tzp.use_default()  # forget every other calendar's VTIMEZONEs (see the module doc)
         try:

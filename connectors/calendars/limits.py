@@ -84,6 +84,10 @@ class Deadline:
     def remaining(self) -> float:
         return self._end - self._clock()
 
+    def extend(self, seconds: float) -> None:
+        """Move the end ``seconds`` later (time spent waiting, not working)."""
+        self._end += seconds
+
     def check(self, where: str = "") -> None:
         if self._clock() > self._end:
             at = f"{where}: " if where else ""

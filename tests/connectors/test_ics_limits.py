@@ -6,6 +6,8 @@ A bound turns a calendar that would hang or eat memory into one ``LimitExceeded`
 
 from __future__ import annotations
 
+import linecache
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -302,3 +304,35 @@ def test_a_wrong_key_in_the_config_block_is_reported_with_its_line(tmp_path: Pat
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert f"{path}:4:" in str(caught.value) and "max_occurences" in str(caught.value)
+
+
+def test_waiting_for_another_parse_does_not_count_against_parse_seconds() -> None:
+    from connectors.calendars import ics_prepare
+
+    clock = VirtualClock()
+    result: list[Any] = []
+
+    def work() -> None:
+        try:
+            result.append(parse(cal(FINE), CalendarLimits(parse_seconds=60), clock=clock))
+        except Exception as err:
+            result.append(err)
+
+    with ics_prepare._TZ_LOCK:  # another calendar is being parsed
+        worker = threading.Thread(target=work)
+        worker.start()
+        for _ in range(1000):  # until the worker waits at the lock (bounded: 10 s)
+            frame = sys._current_frames().get(worker.ident or 0)
+            if frame is not None and "_TZ_LOCK" in _source_line(frame):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the parse never reached the time-zone lock")
+        clock.now += 120  # the other parse took two minutes
+    worker.join(10)
+    assert not worker.is_alive()
+    assert [len(r.events) for r in result] == [1]
+
+
+def _source_line(frame: Any) -> str:
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno)
