@@ -15,6 +15,7 @@ from graph_fixture import BOX, fake_graph, graph_source
 
 from connectors.calendars.base import SyncResult, SyncWindow
 from connectors.calendars.graph import GraphCalendarSource
+from connectors.calendars.graph_series import INHERITED_FIELDS, MasterCache
 from rules.model import ShowAs
 
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))
@@ -189,3 +190,25 @@ def test_occurrences_whose_master_is_gone_are_removed(
     result, calls = sync(fake, source, None)
     assert calls == {"delta": 1, "get": 1}
     assert result.events == []
+
+
+def test_master_cache_drops_the_least_recently_used_beyond_its_limit() -> None:
+    cache = MasterCache(limit=2)
+    occurrence = {"id": "occ", "@odata.etag": 'W/"1"'}
+    for master_id in ("a", "b"):
+        cache.store(master_id, {"@odata.etag": 'W/"1"'}, [occurrence])
+    assert cache.lookup("a", [occurrence]) is not None  # "a" is now the most recent
+    cache.store("c", {"@odata.etag": 'W/"1"'}, [occurrence])
+    assert len(cache) == 2
+    assert cache.lookup("b", [occurrence]) is None
+    assert cache.lookup("a", [occurrence]) is not None
+
+
+def test_a_delta_entry_for_a_master_refreshes_a_complete_copy_and_drops_a_partial_one() -> None:
+    cache = MasterCache()
+    occurrence = {"id": "occ", "@odata.etag": 'W/"2"'}
+    complete = {name: f"x-{name}" for name in INHERITED_FIELDS}
+    cache.note_master({**complete, "id": MASTER, "@odata.etag": 'W/"2"'})
+    assert cache.lookup(MASTER, [occurrence]) == {**complete, "id": MASTER, "@odata.etag": 'W/"2"'}
+    cache.note_master({"id": MASTER, "subject": "only the changed field"})
+    assert cache.lookup(MASTER, [occurrence]) is None and len(cache) == 0
