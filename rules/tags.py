@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from rules.dialling import ForwardPolicy, check_forward
 from rules.errors import InvalidActionError
 from rules.model import CalendarEvent, OrganizerKind, PhoneAction, Refused, User
+from rules.template import cap_message
 
 EXTERNAL = "external organizer"
 _HASHTAG = re.compile(r"(?<![\w&#])#(\w+)")
@@ -112,8 +113,8 @@ class _Reader:
         self.applied: list[str] = []
 
     def refuse(self, tag: str, why: str) -> None:
-        if len(tag) > _TAG_SHOWN_CHARS:
-            tag = tag[: _TAG_SHOWN_CHARS - 1] + "…"  # a refused tag is shown in reports
+        # a refused tag is shown in reports: cut like a message, never inside a character
+        tag = cap_message(tag, _TAG_SHOWN_CHARS)
         self.refused.append(Refused(event=self.event.key, tag=tag, why=why))
 
     def set_reason(self, tag: str, reason: str) -> None:
