@@ -158,11 +158,12 @@ def _unreadable_zones(
             problem = f"has {len(tzids)} TZID lines (exactly one is needed)"
         else:
             body = "\r\n".join(["BEGIN:VCALENDAR", *_block_text(lines, block), "END:VCALENDAR"])
+            # icalendar builds the zone from the block as it parses it (unless the TZID is an
+            # IANA name, which it uses instead); forgetting the zones built so far makes it
+            # build this one even when an earlier block had the same TZID.
+            tzp.use_default()
             try:
-                zones = icalendar.Calendar.from_ical(body).walk("VTIMEZONE")
-                if not _iana(tzids[0]):  # icalendar uses an IANA zone itself, not the block
-                    for zone in zones:
-                        _to_tz(zone)
+                icalendar.Calendar.from_ical(body)
             except Exception as err:  # a broken rule: icalendar raises many kinds
                 problem = f"cannot be read: {short(err, 100)}"
         if problem:
@@ -175,10 +176,6 @@ def _unreadable_zones(
             notes.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
             dropped.add(block.begin)
     return dropped
-
-
-def _to_tz(zone: Any) -> None:
-    zone.to_tz(lookup_tzid=False)
 
 
 def _iana(tzid: str) -> bool:
