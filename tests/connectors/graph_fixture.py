@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from connectors.calendars.graph import (
 BOX = "alice@example.se"
 ALICE = Mailbox("alice", BOX, ("example.se",))
 SECRET_ENV = "GRAPH_SECRET"
+SECRET = "very-secret-client-value"  # never in a message or log
 
 
 def fake_graph() -> Iterator[FakeGraph]:
@@ -38,15 +39,20 @@ def connection(**settings: Any) -> GraphConnection:
     )
 
 
-def graph_source(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> GraphCalendarSource:
-    """Alice's Graph calendar source over ``connection(**settings)``; sleeps return at once."""
-    monkeypatch.setenv(SECRET_ENV, "graph-test-secret")
+def graph_source(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    sleep: Callable[[float], None] = lambda _: None,
+    **settings: Any,
+) -> GraphCalendarSource:
+    """Alice's Graph calendar source over ``connection(**settings)``; ``sleep`` returns at once."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
     source = build_source(
         connection(**settings),
         GraphCalendar(),
         ALICE,
         http=httpx.Client(),
-        sleep=lambda _: None,
+        sleep=sleep,
     )
     assert isinstance(source, GraphCalendarSource)
     return source

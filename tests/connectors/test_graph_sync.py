@@ -13,7 +13,6 @@ import pytest
 import respx
 from graph_doubles import (
     ACCESS_TOKEN,
-    CLIENT_ID,
     GRAPH,
     LOGIN,
     TENANT,
@@ -23,18 +22,12 @@ from graph_doubles import (
     openid_configuration,
     removed_json,
 )
+from graph_fixture import BOX, SECRET, graph_source
 
-from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.graph import (
-    GraphCalendar,
-    GraphCalendarSource,
-    GraphConnection,
-    build_source,
-)
+from connectors.calendars.base import SyncWindow
+from connectors.calendars.graph import GraphCalendarSource
 from rules.errors import CalendarError, ThrottledError
 
-SECRET = "very-secret-client-value"
-BOX = "alice@example.se"
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))
 DELTA_URL = f"{GRAPH}/users/{BOX}/calendarView/delta"
 
@@ -70,23 +63,7 @@ def sleeps() -> Sleeps:
 def make_source(
     monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps, page_size: int = 2, **conn: Any
 ) -> GraphCalendarSource:
-    monkeypatch.setenv("GRAPH_SECRET", SECRET)
-    connection = GraphConnection(
-        tenant_id=TENANT,
-        client_id=CLIENT_ID,
-        client_secret_env="GRAPH_SECRET",
-        page_size=page_size,
-        **conn,
-    )
-    source = build_source(
-        connection,
-        GraphCalendar(),
-        Mailbox("alice", BOX, ("example.se",)),
-        http=httpx.Client(),
-        sleep=sleeps,
-    )
-    assert isinstance(source, GraphCalendarSource)
-    return source
+    return graph_source(monkeypatch, sleep=sleeps, page_size=page_size, **conn)
 
 
 def mount_auth(router: respx.MockRouter) -> respx.Route:
