@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +166,21 @@ def wait_for_simulator(base_url: str, sim: Proc) -> None:
         if sim.popen.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the simulator did not come up on {base_url}:\n{sim.output()}")
         time.sleep(0.1)
+
+
+@contextmanager
+def running_simulator(folder: Path, port: int, *args: str) -> Iterator[Proc]:
+    """``calref simulator`` on ``folder``'s config.yaml and ``port`` (and ``args``), answering.
+
+    Killed when the block ends.
+    """
+    command = calref_command("simulator", "--config", "config.yaml", *args, "--port", str(port))
+    proc = start(command, folder, "simulator")
+    try:
+        wait_for_simulator(f"http://127.0.0.1:{port}", proc)
+        yield proc
+    finally:
+        proc.kill()
 
 
 def sleep_until(moment: datetime) -> None:

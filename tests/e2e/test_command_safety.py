@@ -11,7 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import CONFIG, Proc, calref_command, free_port, start, wait_for_simulator
+from e2e_support import (
+    CONFIG,
+    Proc,
+    calref_command,
+    free_port,
+    running_simulator,
+    start,
+    wait_for_simulator,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -101,14 +109,8 @@ def token_sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
     port = free_port()
     (tmp_path / "config.yaml").write_text(TOKEN_CONFIG.format(port=port), encoding="utf-8")
     monkeypatch.setenv("CALREF_SWITCHBOARD_TOKEN", TOKEN)
-    args = ["simulator", "--config", "config.yaml", "--host", "0.0.0.0", "--port", str(port)]
-    proc = start(calref_command(*args), tmp_path, "simulator")
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_for_simulator(base_url, proc)
-        yield base_url, proc
-    finally:
-        proc.kill()
+    with running_simulator(tmp_path, port, "--host", "0.0.0.0") as proc:
+        yield f"http://127.0.0.1:{port}", proc
 
 
 def test_the_simulator_uses_the_configs_token_over_http(token_sim: tuple[str, Proc]) -> None:

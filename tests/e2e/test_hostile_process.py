@@ -31,11 +31,11 @@ from e2e_support import (
     free_port,
     get_json,
     parse_at,
+    running_simulator,
     sleep_until,
     start,
     summary,
     wait_for_log_line,
-    wait_for_simulator,
     write_calendar,
 )
 from hostile_calendars import HostileFeeds
@@ -77,17 +77,8 @@ def site(tmp_path: Path, hung: HostileFeeds) -> Iterator[tuple[str, Path]]:
     config = HUNG_CONFIG.format(port=port, hung_url=hung.url("hung"))
     (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
     write_calendar(tmp_path / "calendars" / "alice.ics", [], datetime.now(UTC))
-    base_url = f"http://127.0.0.1:{port}"
-    sim = start(
-        calref_command("simulator", "--config", "config.yaml", "--port", str(port)),
-        tmp_path,
-        "simulator",
-    )
-    try:
-        wait_for_simulator(base_url, sim)
-        yield base_url, tmp_path
-    finally:
-        sim.kill()
+    with running_simulator(tmp_path, port):
+        yield f"http://127.0.0.1:{port}", tmp_path
 
 
 def _run(folder: Path, name: str) -> Proc:

@@ -31,11 +31,11 @@ from e2e_support import (
     free_port,
     get_json,
     parse_at,
+    running_simulator,
     sleep_until,
     start,
     summary,
     wait_for_log_line,
-    wait_for_simulator,
     write_calendar,
 )
 
@@ -83,17 +83,8 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     folder = tmp_path_factory.mktemp("realtime")
     port = free_port()
     (folder / "config.yaml").write_text(CONFIG.format(port=port), encoding="utf-8")
-    base_url = f"http://127.0.0.1:{port}"
-    proc = start(
-        calref_command("simulator", "--config", "config.yaml", "--port", str(port)),
-        folder,
-        "simulator",
-    )
-    try:
-        wait_for_simulator(base_url, proc)
-        yield base_url, folder
-    finally:
-        proc.kill()
+    with running_simulator(folder, port):
+        yield f"http://127.0.0.1:{port}", folder
 
 
 @pytest.fixture(scope="module")
