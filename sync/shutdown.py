@@ -13,8 +13,8 @@ Threads stuck in a calendar or a call never hold the exit up (``os._exit``
 once the clean-up is done or its time is up).
 
 Exit codes: 0 after a signal; 3 when the store's file was deleted or replaced
-while running (``StoreLost``; the message is printed); 2 for an error at
-start-up (printed by the CLI).
+while running (``StoreLost``; the message is printed); 2 for a ``CalrefError`` at
+start-up and 1 for any other start-up failure (both printed here).
 """
 
 from __future__ import annotations
