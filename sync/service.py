@@ -312,8 +312,8 @@ class Service(LeaseHolding, SourcePolling):
         if lost:
             users = sorted({u for u, _ in lost})
             log.warning(
-                "the switchboard lost %d referrals (of %s); publishing them again",
-                len(lost),
+                "the switchboard lost %s (of %s); publishing them again",
+                plural(len(lost), "referral"),
                 ", ".join(users[:10]) + (" ..." if len(users) > 10 else ""),
             )
             self.store.mark_unpublished([ref_id for _, ref_id in lost])
