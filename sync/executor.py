@@ -440,7 +440,7 @@ def _unknown_user(err: Exception) -> bool:
 def _unknown_user_text(err: Exception) -> str:
     """The error as stored: it names ``unknown_user`` (status and start-up look for it)."""
     text = str(err)
-    return text if "unknown_user" in text else f"unknown_user: {text}"
+    return text if rec.PARKED_MARK in text else f"{rec.PARKED_MARK}: {text}"
 
 
 def _step(row: rec.StoredAction) -> catchup.Step:

@@ -105,7 +105,7 @@ def format_status(
             a = u.next_action
             line = f"  next: {a.moment} {a.action} at {at(a.due_at)}"
             if a.last_error and a.next_attempt_at:
-                parked = "unknown_user" in a.last_error
+                parked = rec.PARKED_MARK in a.last_error
                 label = "PARKED: the switchboard does not know this user" if parked else "retrying"
                 line += f"; {label}, next try {at(a.next_attempt_at)} ({a.last_error})"
             lines.append(line)

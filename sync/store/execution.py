@@ -41,7 +41,7 @@ def _parked(now: datetime) -> tuple[Any, ...]:
     return (
         a.status == ActionStatus.PENDING,
         a.next_attempt_at > now,
-        a.last_error.like("%unknown_user%"),
+        a.last_error.like(f"%{rec.PARKED_MARK}%"),
     )
 
 

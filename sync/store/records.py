@@ -22,6 +22,9 @@ from rules.model import (
 )
 
 LIVE_STATUSES = (ActionStatus.PENDING, ActionStatus.SENDING)
+#: what the stored error of an action parked on 404 ``unknown_user`` names (written by the
+#: executor; the store and ``calref status`` look for it)
+PARKED_MARK = "unknown_user"
 
 
 @dataclass(frozen=True)
