@@ -1,7 +1,7 @@
 """Calendar polling for ``Service``: when a source is due, one sync at a time, and backoff.
 
 ``SourcePolling`` is a mixin of ``sync.service.Service`` (its state, such as
-``sources``, ``settings`` and the per-source locks, lives on the service,
+``sources``, ``settings`` and the source runner, lives on the service,
 whose ``settings`` the scheduler may replace at run time). It polls each
 calendar source whose interval has passed, each sync in the background
 (``sync.source_runner``: never two syncs of one source at once, and a slow or
