@@ -78,11 +78,8 @@ class GraphConnection(BaseModel):
     @classmethod
     def _https(cls, value: str) -> str:
         parts = urlsplit(value)
-        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
-        if not parts.hostname or (
-            parts.scheme != "https" and not (parts.scheme == "http" and local)
-        ):
-            raise ValueError("must be an https:// URL (http:// only for localhost)")
+        if not parts.hostname or parts.scheme != "https":
+            raise ValueError("must be an https:// URL")
         return value
 
     @model_validator(mode="after")

@@ -313,9 +313,7 @@ def test_switchboard_and_graph_urls_need_http_schemes(tmp_path: Path) -> None:
         ":4:32: switchboard.url: must be an https:// or http:// URL with a host, "
         "got 'ftp://pbx.example.se'"
     )
-    assert lines[1] == (
-        ":6:72: connections.graph.graph_url: must be an https:// URL (http:// only for localhost)"
-    )
+    assert lines[1] == (":6:72: connections.graph.graph_url: must be an https:// URL")
 
 
 def test_check_store_reports_a_missing_or_unwritable_folder_without_creating_it(
