@@ -55,13 +55,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from connectors.calendars.base import SyncResult, SyncWindow
+from connectors.clock import SystemClock
 from connectors.switchboard.simulator import create_app, run_in_thread
 from rules.model import CalendarEvent
-from sync.clock import SystemClock
+from sync.cli.runtime import build_switchboard, make_planner, open_store, service_settings
 from sync.config import AppConfig, load_config
-from sync.runtime import build_switchboard, make_planner, open_store, service_settings
-from sync.service import Service
-from sync.settings import ServiceSettings
+from sync.service.service import Service
+from sync.service.settings import ServiceSettings
 from sync.store import create_store_engine
 from sync.store.models import Base
 
@@ -219,7 +219,7 @@ def simulator(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     calref = Path(sys.executable).with_name("calref")
-    command = [str(calref)] if calref.exists() else [sys.executable, "-m", "sync.cli"]
+    command = [str(calref)] if calref.exists() else [sys.executable, "-m", "sync.cli.main"]
     command += ["simulator", "--config", str(config), "--port", str(port)]
     command += ["--latency", str(latency)]
     log = config.with_name("simulator.log")

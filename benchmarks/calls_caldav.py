@@ -21,7 +21,7 @@ from caldav_ics import single, weekly
 from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.caldav_source import CalDAVSource
+from connectors.calendars.caldav.source import CalDAVSource
 
 POLL_SECONDS = 60
 HOUR = 3600

@@ -24,7 +24,7 @@ import requests_mock  # noqa: E402
 from ews_doubles import ENDPOINT, EwsServer, calendar_item  # noqa: E402
 
 from connectors.calendars.base import Mailbox, SyncWindow  # noqa: E402
-from connectors.calendars.ews import EwsCalendar, EwsConnection, build_source  # noqa: E402
+from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.google import GoogleCalendar, GoogleConnection, build_source
-from connectors.calendars.google_push import GoogleChannelManager
+from connectors.calendars.google.push import GoogleChannelManager
+from connectors.calendars.google.source import GoogleCalendar, GoogleConnection, build_source
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ITEMS = [

@@ -25,8 +25,8 @@ import respx  # noqa: E402
 from graph_doubles import CLIENT_ID, TENANT, FakeGraph, event_json, series_json  # noqa: E402
 
 from connectors.calendars.base import Mailbox, SyncWindow  # noqa: E402
-from connectors.calendars.graph import GraphCalendar, GraphConnection, build_source  # noqa: E402
-from connectors.calendars.graph_push import SubscriptionManager  # noqa: E402
+from connectors.calendars.graph.push import SubscriptionManager  # noqa: E402
+from connectors.calendars.graph.source import GraphCalendar, GraphConnection, build_source  # noqa: E402
 from connectors.secrets import Secret  # noqa: E402
 
 BOX = "alice@example.se"

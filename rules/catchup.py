@@ -1,7 +1,7 @@
 """The catch-up verdict: what to do with one due phone action, decided in one pure place.
 
 The plan (``rules.timeline_phone``) says which action is due when; re-planning
-(``sync.planning``) skips or cancels actions the plan no longer wants. When a due
+(``sync.service.replan``) skips or cancels actions the plan no longer wants. When a due
 action finally comes up (on time, or late after downtime or a retry) the
 executor asks ``decide`` what to do with it, and carries the verdict out:
 

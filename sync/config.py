@@ -439,11 +439,13 @@ class _Connector:
 
 
 _CONNECTORS = {
-    "graph": _Connector("connectors.calendars.graph", "GraphConnection", "GraphCalendar"),
-    "ews": _Connector("connectors.calendars.ews", "EwsConnection", "EwsCalendar"),
-    "google": _Connector("connectors.calendars.google", "GoogleConnection", "GoogleCalendar"),
+    "graph": _Connector("connectors.calendars.graph.source", "GraphConnection", "GraphCalendar"),
+    "ews": _Connector("connectors.calendars.ews.source", "EwsConnection", "EwsCalendar"),
+    "google": _Connector(
+        "connectors.calendars.google.source", "GoogleConnection", "GoogleCalendar"
+    ),
     "caldav": _Connector(
-        "connectors.calendars.caldav_source", "CalDAVConnection", "CalDAVCalendar"
+        "connectors.calendars.caldav.source", "CalDAVConnection", "CalDAVCalendar"
     ),
 }
 
@@ -488,7 +490,7 @@ def _check_calendar_entry(
         )
         return
     if kind == "ics":
-        from connectors.calendars.ics import ics_entry_problems
+        from connectors.calendars.ics.build import ics_entry_problems
 
         for loc, message in ics_entry_problems(entry):
             unknown = message.startswith("unknown key")
@@ -504,7 +506,7 @@ def _check_calendar_entry(
 
 
 def _ics_source(app: AppConfig, entry: dict[str, Any], mailbox: Mailbox) -> CalendarSource:
-    from connectors.calendars.ics import build_ics_source
+    from connectors.calendars.ics.build import build_ics_source
 
     return build_ics_source(entry, mailbox, app.base_dir, app.file.calendar_limits.limits())
 

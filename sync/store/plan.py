@@ -32,7 +32,7 @@ from sync.store.base import (
 from sync.store.db import StoreError
 
 if TYPE_CHECKING:
-    from sync.planning import PlanDiff
+    from sync.service.replan import PlanDiff
 
 PlanState = tuple[list[rec.StoredReferral], list[rec.StoredAction]]
 

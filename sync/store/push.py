@@ -1,6 +1,6 @@
 """The store's push side: Graph subscriptions and Google watch channels kept across restarts.
 
-``sync.push_hub.PushHub`` restores these on start (so ``calref run`` reuses its
+``sync.push.hub.PushHub`` restores these on start (so ``calref run`` reuses its
 subscriptions instead of creating new ones every restart) and saves them after
 every create, renew and removal. A row is one subscription or channel:
 ``kind`` (``graph`` or ``google``) and the remote id name it. Graph's shared

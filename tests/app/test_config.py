@@ -353,9 +353,9 @@ def test_a_calendar_that_cannot_be_set_up_fails_in_status_and_the_others_run(
 ) -> None:
     from datetime import UTC, datetime
 
-    from sync.clock import VirtualClock
-    from sync.runtime import build_service
-    from sync.status import format_status, status_report
+    from connectors.clock import VirtualClock
+    from sync.cli.runtime import build_service
+    from sync.cli.status import format_status, status_report
 
     monkeypatch.delenv("ALICE_SECRET_URL", raising=False)
     (tmp_path / "alice.ics").write_text(

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sync.demo import run_demo
+from sync.cli.demo import run_demo
 
 
 def test_the_demo_story_carries_out_each_action_once(tmp_path: Path) -> None:

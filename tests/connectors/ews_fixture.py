@@ -10,7 +10,7 @@ import requests_mock
 from ews_doubles import ENDPOINT, EwsServer
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.ews import EwsCalendar, EwsConnection, build_source
+from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source
 
 ALICE = Mailbox(user_id="alice", email="alice@example.se", org_domains=("example.se",))
 

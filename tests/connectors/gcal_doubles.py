@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 from googleapiclient.http import HttpMockSequence
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.google import GoogleCalendar, GoogleConnection, build_source
+from connectors.calendars.google.source import GoogleCalendar, GoogleConnection, build_source
 
 ALICE = Mailbox(user_id="alice", email="alice@example.se", org_domains=("example.se",))
 

@@ -11,7 +11,7 @@ import respx
 from graph_doubles import CLIENT_ID, TENANT, FakeGraph
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.graph import (
+from connectors.calendars.graph.source import (
     GraphCalendar,
     GraphCalendarSource,
     GraphConnection,

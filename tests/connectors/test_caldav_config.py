@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.caldav_source import (
+from connectors.calendars.caldav.source import (
     CalDAVCalendar,
     CalDAVConnection,
     build_source,

@@ -11,7 +11,7 @@ from caldav_ics import single
 from radicale_server import CalendarWriter, Fault, RadicaleServer, free_port
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.caldav_source import CalDAVSource
+from connectors.calendars.caldav.source import CalDAVSource
 from connectors.secrets import Secret
 from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
 
@@ -163,7 +163,7 @@ def test_unreadable_resource_is_skipped_and_the_rest_still_syncs(
     seen: list[str] = []
 
     def parser(data: str, **kw: object) -> list:  # type: ignore[type-arg]
-        from connectors.calendars.ics_parse import parse_ics
+        from connectors.calendars.ics.parse import parse_ics
 
         if "SUMMARY:broken" in data:
             seen.append("broken")

@@ -10,7 +10,7 @@ from caldav_ics import single
 from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
-from connectors.calendars.caldav_source import CalDAVSource
+from connectors.calendars.caldav.source import CalDAVSource
 from rules import rulefile
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext

@@ -16,7 +16,7 @@ from caldav_ics import single, vcalendar, vevent, weekly
 from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
-from connectors.calendars.caldav_source import CalDAVSource
+from connectors.calendars.caldav.source import CalDAVSource
 from rules.errors import SyncStateExpired
 from rules.model import CalendarEvent
 

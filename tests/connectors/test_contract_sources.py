@@ -50,11 +50,11 @@ from graph_doubles import CLIENT_ID, TENANT, FakeGraph, event_json
 from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.caldav_source import CalDAVSource
-from connectors.calendars.ews import EwsCalendar, EwsConnection
-from connectors.calendars.ews import build_source as build_ews_source
-from connectors.calendars.graph import GraphCalendar, GraphConnection
-from connectors.calendars.graph import build_source as build_graph_source
+from connectors.calendars.caldav.source import CalDAVSource
+from connectors.calendars.ews.source import EwsCalendar, EwsConnection
+from connectors.calendars.ews.source import build_source as build_ews_source
+from connectors.calendars.graph.source import GraphCalendar, GraphConnection
+from connectors.calendars.graph.source import build_source as build_graph_source
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
 from rules.model import ActionKind, CalendarEvent, OrganizerKind, Plan, Response, ShowAs, User
@@ -187,7 +187,7 @@ EXPECTED: list[CalendarEvent] = [
 
 def _ics_file() -> list[CalendarEvent]:
     """The week as one exported .ics file, read by the shared iCalendar parser."""
-    from connectors.calendars.ics_parse import parse_ics
+    from connectors.calendars.ics.parse import parse_ics
 
     text = _HEAD + "".join(WEEK_ICS.values()) + _TAIL
     return parse_ics(text, mailbox=MAILBOX, window=WINDOW, source="ics:week")

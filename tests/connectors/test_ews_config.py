@@ -10,7 +10,7 @@ from ews_doubles import ENDPOINT, EwsServer, calendar_item
 from ews_fixture import ALICE
 from pydantic import ValidationError
 
-from connectors.calendars.ews import EwsCalendar, EwsConnection, build_source
+from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source
 from rules.errors import CalrefError
 
 

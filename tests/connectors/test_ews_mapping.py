@@ -205,7 +205,7 @@ def test_occurrences_of_a_series_get_distinct_keys_from_their_recurrence_id(ews:
 
 
 def test_another_mailboxs_calendar_is_shared_even_without_the_key(ews: Harness) -> None:
-    from connectors.calendars.ews import EwsCalendar, EwsConnection, build_source
+    from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source
 
     conn = EwsConnection(
         service_endpoint=ews.endpoint,

@@ -51,7 +51,7 @@ def test_the_double_refuses_a_delegate_what_exchange_refuses(ews: Harness) -> No
     """exchangelib's account.calendar opens the mailbox root first: a Reviewer may not."""
     from exchangelib.errors import ErrorAccessDenied
 
-    from connectors.calendars.ews import EwsConnection, make_account_factory
+    from connectors.calendars.ews.source import EwsConnection, make_account_factory
 
     conn = EwsConnection(
         service_endpoint=ews.endpoint,

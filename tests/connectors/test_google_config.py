@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gcal_doubles import ALICE
 from pydantic import ValidationError
 
-from connectors.calendars.google import (
+from connectors.calendars.google.source import (
     SCOPES,
     GoogleCalendar,
     GoogleConnection,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from gcal_doubles import error_body, make_source, ok, path, status
 
-from connectors.calendars.google_push import (
+from connectors.calendars.google.push import (
     Channel,
     GoogleChannelManager,
     NotificationKind,

@@ -17,8 +17,8 @@ from graph_fixture import BOX, connection, graph_source
 from pydantic import ValidationError
 
 from connectors.calendars.base import SyncWindow
-from connectors.calendars.graph import GraphCalendarSource
-from connectors.calendars.graph_clouds import graph_scope
+from connectors.calendars.graph.clouds import graph_scope
+from connectors.calendars.graph.source import GraphCalendarSource
 from rules.errors import CalendarError
 
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))

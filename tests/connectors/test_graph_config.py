@@ -10,7 +10,12 @@ from graph_doubles import CLIENT_ID, TENANT
 from pydantic import ValidationError
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.graph import GraphCalendar, GraphConnection, build_source, make_client
+from connectors.calendars.graph.source import (
+    GraphCalendar,
+    GraphConnection,
+    build_source,
+    make_client,
+)
 from rules.errors import CalrefError, ConfigError
 from sync.config import load_config
 

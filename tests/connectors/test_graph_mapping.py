@@ -9,7 +9,7 @@ import pytest
 from graph_doubles import event_json
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.graph_mapping import missing_fields, to_event
+from connectors.calendars.graph.mapping import missing_fields, to_event
 from rules.errors import CalendarError
 from rules.model import OrganizerKind, Response, ShowAs
 

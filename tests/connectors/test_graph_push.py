@@ -11,8 +11,8 @@ import pytest
 import respx
 from graph_doubles import CLIENT_ID, TENANT, FakeGraph
 
-from connectors.calendars.graph_client import GraphClient
-from connectors.calendars.graph_push import SubscriptionManager
+from connectors.calendars.graph.client import GraphClient
+from connectors.calendars.graph.push import SubscriptionManager
 from connectors.secrets import Secret
 from rules.errors import CalendarError
 

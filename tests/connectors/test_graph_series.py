@@ -14,8 +14,8 @@ from graph_doubles import SPARSE_FIELDS, FakeGraph, event_json, series_json
 from graph_fixture import BOX, fake_graph, graph_source
 
 from connectors.calendars.base import SyncResult, SyncWindow
-from connectors.calendars.graph import GraphCalendarSource
-from connectors.calendars.graph_series import INHERITED_FIELDS, MasterCache
+from connectors.calendars.graph.series import INHERITED_FIELDS, MasterCache
+from connectors.calendars.graph.source import GraphCalendarSource
 from rules.model import ShowAs
 
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))

@@ -25,7 +25,7 @@ from graph_doubles import (
 from graph_fixture import BOX, SECRET, graph_source
 
 from connectors.calendars.base import SyncWindow
-from connectors.calendars.graph import GraphCalendarSource
+from connectors.calendars.graph.source import GraphCalendarSource
 from rules.errors import CalendarError, ThrottledError
 
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))

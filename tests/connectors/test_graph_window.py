@@ -17,8 +17,8 @@ from graph_doubles import FakeGraph, event_json
 from graph_fixture import BOX, fake_graph, graph_source
 
 from connectors.calendars.base import SyncResult, SyncWindow
-from connectors.calendars.graph import GraphCalendarSource
-from connectors.calendars.graph_state import max_extension, next_midnight
+from connectors.calendars.graph.source import GraphCalendarSource
+from connectors.calendars.graph.state import max_extension, next_midnight
 
 START = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
 LOOKBACK, HORIZON = timedelta(days=1), timedelta(days=14)

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.calendars import ics_lines
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics import IcsFileSource, IcsUrlSource, parse_ics_report
+from connectors.calendars.ics import lines as ics_lines
+from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, parse_ics_report
 from connectors.calendars.limits import CalendarLimits, LimitExceeded, rule_steps
 from rules.errors import CalendarError
 
@@ -307,7 +307,7 @@ def test_a_wrong_key_in_the_config_block_is_reported_with_its_line(tmp_path: Pat
 
 
 def test_waiting_for_another_parse_does_not_count_against_parse_seconds() -> None:
-    from connectors.calendars import ics_prepare
+    from connectors.calendars.ics import prepare as ics_prepare
 
     clock = VirtualClock()
     result: list[Any] = []

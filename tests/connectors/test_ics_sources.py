@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics import IcsFileSource, IcsUrlSource, build_ics_source, redact_url
+from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, build_ics_source, redact_url
 from rules.errors import CalendarError, ConfigError, ThrottledError
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")

@@ -217,7 +217,7 @@ WINDOW_START = datetime(2026, 1, 5, tzinfo=UTC)
 
 def _ics(mailbox: Mailbox, organizer_line: str) -> CalendarEvent:
     from connectors.calendars.base import SyncWindow
-    from connectors.calendars.ics import parse_ics
+    from connectors.calendars.ics.build import parse_ics
 
     text = (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\n"
@@ -233,7 +233,7 @@ def _ics(mailbox: Mailbox, organizer_line: str) -> CalendarEvent:
 def _graph(mailbox: Mailbox, organizer: Any) -> CalendarEvent:
     from graph_doubles import event_json
 
-    from connectors.calendars.graph_mapping import to_event
+    from connectors.calendars.graph.mapping import to_event
 
     item = event_json("AAMkX=", SUBJECT, organizer=organizer, isOrganizer=False)
     if organizer is None:
@@ -244,7 +244,7 @@ def _graph(mailbox: Mailbox, organizer: Any) -> CalendarEvent:
 def _google(mailbox: Mailbox, organizer: Any) -> CalendarEvent:
     from gcal_doubles import event
 
-    from connectors.calendars.google_mapping import EventMapper
+    from connectors.calendars.google.mapping import EventMapper
 
     item = event("g1", "2026-01-05T10:00:00+01:00", "2026-01-05T11:00:00+01:00", summary=SUBJECT)
     if organizer is None:

@@ -58,7 +58,7 @@ def calref_command(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "calref"
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-c", "from sync.cli import main; main()", *args]
+    return [sys.executable, "-c", "from sync.cli.main import main; main()", *args]
 
 
 def free_port() -> int:

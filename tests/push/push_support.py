@@ -18,16 +18,16 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.clock import VirtualClock
 from connectors.http_server import RunningServer, serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
+from sync.cli.runtime import build_service
 from sync.config import AppConfig, load_config
-from sync.push import build_hub
-from sync.push_app import create_push_app
-from sync.push_hub import PushHub
-from sync.runtime import build_service
-from sync.scheduler import ServiceScheduler
-from sync.service import Service
+from sync.push.app import create_push_app
+from sync.push.hub import PushHub
+from sync.push.setup import build_hub
+from sync.service.scheduler import ServiceScheduler
+from sync.service.service import Service
 from tests.connectors.graph_doubles import CLIENT_ID, TENANT, FakeGraph, graph_error
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Stockholm

@@ -16,7 +16,8 @@ from googleapiclient.http import HttpMockSequence
 from push_support import PUBLIC, T0, google_headers
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.google_push import GoogleChannelManager
+from connectors.calendars.google.push import GoogleChannelManager
+from connectors.clock import VirtualClock
 from connectors.http_server import RunningServer, serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.actions import ForwardPolicy
@@ -24,11 +25,10 @@ from rules.evaluate import EvaluationContext
 from rules.model import ActionStatus, CalendarEvent, Plan, Profile, User
 from rules.planner import plan_user
 from rules.rulefile import default_rules
-from sync.clock import VirtualClock
-from sync.push_app import create_push_app
-from sync.push_hub import PushHub
-from sync.scheduler import ServiceScheduler
-from sync.service import Service
+from sync.push.app import create_push_app
+from sync.push.hub import PushHub
+from sync.service.scheduler import ServiceScheduler
+from sync.service.service import Service
 from sync.store import Store
 from tests.connectors.gcal_doubles import event, events_page, make_source, ok, path, query
 

@@ -13,15 +13,15 @@ from push_support import PUBLIC, T0, google_headers
 from test_push_google import BOB, SOURCE, GoogleStack, planner, watch_answer
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.google import GoogleCalendarSource
-from connectors.calendars.google_push import GoogleChannelManager
+from connectors.calendars.google.push import GoogleChannelManager
+from connectors.calendars.google.source import GoogleCalendarSource
+from connectors.clock import VirtualClock
 from connectors.http_server import serve_in_thread
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
-from sync.push_app import create_push_app
-from sync.push_hub import PushHub
-from sync.scheduler import ServiceScheduler
-from sync.service import Service
+from sync.push.app import create_push_app
+from sync.push.hub import PushHub
+from sync.service.scheduler import ServiceScheduler
+from sync.service.service import Service
 from sync.store import Store
 from sync.store.push import StoredPush
 from tests.connectors.gcal_doubles import events_page, make_source, ok, path

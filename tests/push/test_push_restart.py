@@ -22,7 +22,7 @@ from push_support import (
     post_graph,
 )
 
-from connectors.calendars.graph_push import DEFAULT_LIFETIME
+from connectors.calendars.graph.push import DEFAULT_LIFETIME
 from sync.store.push import StoredPush
 from tests.connectors.graph_doubles import FakeGraph, graph_error
 
@@ -153,7 +153,7 @@ def test_a_failed_delete_is_logged_kept_and_retried_at_the_next_upkeep(
     second = restart(first, tmp_path, stacks, config=WITHOUT_BOB)
     fake.throttle_next.append(graph_error(403, "Forbidden", "Insufficient privileges."))
 
-    with caplog.at_level(logging.WARNING, logger="sync.push_state"):
+    with caplog.at_level(logging.WARNING, logger="sync.push.state"):
         assert second.hub.ensure_all() == {ALICE_SOURCE}  # the service goes on
     assert f"stale graph subscription {bobs} not removed" in caplog.text
     assert set(stored(second)) == {ALICE, BOB}

@@ -15,13 +15,13 @@ import pytest
 from push_support import ALICE, GRAPH_CONFIG, graph_change, post_graph
 from typer.testing import CliRunner
 
+from connectors.clock import SystemClock
 from rules.errors import ConfigError
-from sync.cli import app
-from sync.clock import SystemClock
+from sync.cli.main import app
+from sync.cli.runtime import build_service
 from sync.config import load_config
-from sync.push import start_push
-from sync.runtime import build_service
-from sync.scheduler import ServiceScheduler
+from sync.push.setup import start_push
+from sync.service.scheduler import ServiceScheduler
 from tests.connectors.graph_doubles import FakeGraph
 
 WAIT = 20.0  # seconds; a bound on real-time waits, never a sleep
@@ -95,7 +95,7 @@ def test_a_listener_port_in_use_disables_push_and_leaves_polling(
         )
         service = build_service(cfg, SystemClock())
         scheduler = ServiceScheduler(service)
-        with caplog.at_level(logging.ERROR, logger="sync.push"):
+        with caplog.at_level(logging.ERROR, logger="sync.push.setup"):
             assert start_push(cfg, service, scheduler) is None
     assert f"cannot listen on 127.0.0.1:{port}" in caplog.text
     assert fake.subscriptions == {}
@@ -141,7 +141,7 @@ def test_calref_run_serves_push_and_stops_the_listener_on_sigterm(
     config = write(tmp_path, GRAPH_CONFIG)
     lines = _Lines()
     listening, running = lines.watch("push listener on "), lines.watch("calref running")
-    watched = [logging.getLogger(name) for name in ("calref", "sync.push")]
+    watched = [logging.getLogger(name) for name in ("calref", "sync.push.setup")]
     for logger in watched:
         logger.addHandler(lines)
     notified_sync = threading.Event()

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from push_support import ALICE, BOB, STATE_ENV, T0, Stack, Validations, graph_stack
 
-from connectors.calendars.graph_push import DEFAULT_LIFETIME, DEFAULT_RENEW_BEFORE
-from sync.push import PushRuntime
+from connectors.calendars.graph.push import DEFAULT_LIFETIME, DEFAULT_RENEW_BEFORE
+from sync.push.setup import PushRuntime
 from tests.connectors.graph_doubles import FakeGraph, graph_error
 
 WAIT = 10.0

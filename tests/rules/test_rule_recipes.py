@@ -32,7 +32,7 @@ from rules.model import (
 )
 from rules.planner import plan_user
 from rules.rulefile import RuleSet, default_rules, load_rules, parse_rules
-from sync.cli import app
+from sync.cli.main import app
 
 RECIPES = Path(__file__).resolve().parents[2] / "examples" / "rules"
 TZ = ZoneInfo("Europe/Stockholm")

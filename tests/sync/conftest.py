@@ -16,7 +16,7 @@ import pytest
 from service_fakes import T0
 from sqlalchemy import create_engine, text
 
-from sync.clock import VirtualClock
+from connectors.clock import VirtualClock
 from sync.store import Store
 
 PG_URL = os.environ.get(

@@ -12,6 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from connectors.calendars.base import SyncResult, SyncWindow
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.errors import CalendarError, SyncStateExpired, ThrottledError
 from rules.model import (
@@ -24,9 +25,8 @@ from rules.model import (
     ShowAs,
     User,
 )
-from sync.clock import VirtualClock
-from sync.service import Service
-from sync.settings import ServiceSettings
+from sync.service.service import Service
+from sync.service.settings import ServiceSettings
 from sync.store import Store
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Stockholm

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from sync.call_gate import CallGate
+from sync.service.call_gate import CallGate
 
 
 def test_wait_idle_returns_when_the_last_call_ends() -> None:

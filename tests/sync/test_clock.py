@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sync.clock import SystemClock, VirtualClock
+from connectors.clock import SystemClock, VirtualClock
 
 
 def test_system_clock_returns_aware_utc() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync.logs import JsonFormatter, SafeFormatter, escape_text
+from sync.cli.logs import JsonFormatter, SafeFormatter, escape_text
 
 HOSTILE = [
     "line\r\n2026-01-01 00:00:00,000 ERROR   calref: forged",

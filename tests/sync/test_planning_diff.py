@@ -9,8 +9,8 @@ from service_fakes import T0, make_users, meeting, subject_planner
 
 from connectors.calendars.base import SyncWindow
 from rules.errors import ConfigError
-from sync.planning import diff_plan, referral_hash, referral_id
-from sync.settings import ServiceSettings
+from sync.service.replan import diff_plan, referral_hash, referral_id
+from sync.service.settings import ServiceSettings
 
 H = timedelta(hours=1)
 WINDOW = SyncWindow(T0 - 24 * H, T0 + 24 * H)

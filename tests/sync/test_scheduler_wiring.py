@@ -8,9 +8,9 @@ import pytest
 from apscheduler.jobstores.memory import MemoryJobStore
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
-from sync.scheduler import ServiceScheduler
+from sync.service.scheduler import ServiceScheduler
 from sync.store import Store
 
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.base import PhoneMode
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
-from sync.service import Service
+from sync.service.service import Service
 from sync.store import Store
 
 H = timedelta(hours=1)

@@ -15,12 +15,12 @@ from service_fakes import (
     throttled,
 )
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.base import PhoneMode
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.model import PhoneAction
-from sync.clock import VirtualClock
-from sync.executor import RetryPolicy
-from sync.status import format_status, status_report
+from sync.cli.status import format_status, status_report
+from sync.service.executor import RetryPolicy
 from sync.store import Store
 
 H = timedelta(hours=1)

@@ -11,11 +11,11 @@ from datetime import timedelta
 
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting
 
+from connectors.clock import VirtualClock
 from connectors.http_server import serve_in_thread
 from connectors.switchboard.http import HttpSwitchboard
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from connectors.switchboard.simulator import create_app, run_in_thread
-from sync.clock import VirtualClock
 from sync.store import Store
 
 

@@ -18,10 +18,10 @@ import pytest
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
 from connectors.calendars.base import SyncResult, SyncWindow
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
-from sync.service import Service
-from sync.source_runner import SourceRunner
+from sync.service.service import Service
+from sync.service.source_runner import SourceRunner
 from sync.store import Store
 
 HANG = 20.0  # seconds a hostile calendar holds on (real time) unless released

@@ -13,14 +13,14 @@ from datetime import UTC, timedelta
 import pytest
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.errors import ConfigError
-from sync.clock import VirtualClock
-from sync.executor import ActionEvent
-from sync.leader import LeaderLease
-from sync.scheduler import ServiceScheduler
-from sync.service import Service
-from sync.status import format_status, service_status, status_report
+from sync.cli.status import format_status, service_status, status_report
+from sync.service.executor import ActionEvent
+from sync.service.lease import LeaderLease
+from sync.service.scheduler import ServiceScheduler
+from sync.service.service import Service
 from sync.store import Store
 
 TTL = timedelta(seconds=30)
@@ -92,7 +92,7 @@ def test_the_second_service_stands_by_and_does_nothing(
 ) -> None:
     one, two, sim, clock = world
     one.service.start()
-    with caplog.at_level(logging.WARNING, logger="sync.leader"):
+    with caplog.at_level(logging.WARNING, logger="sync.service.lease"):
         assert two.service.start() == []
     assert not two.service.started
     assert (

@@ -12,15 +12,15 @@ from zoneinfo import ZoneInfo
 
 from service_fakes import T0, FakeCalendar, make_users
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
 from rules.model import CalendarEvent, ShowAs
 from rules.planner import plan_user
 from rules.rulefile import default_rules
-from sync.clock import VirtualClock
-from sync.service import Service
-from sync.settings import ServiceSettings
+from sync.service.service import Service
+from sync.service.settings import ServiceSettings
 from sync.store import Store
 
 H = timedelta(hours=1)

@@ -17,9 +17,9 @@ from service_fakes import (
     phone_commands,
 )
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.base import PhoneMode
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
 from sync.store import Store
 
 H = timedelta(hours=1)

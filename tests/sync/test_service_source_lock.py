@@ -16,9 +16,9 @@ from datetime import timedelta
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting
 
 from connectors.calendars.base import SyncResult, SyncWindow
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
-from sync.service import Service
+from sync.service.service import Service
 from sync.store import Store
 
 SOURCE = "anna-cal"

@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.model import ActionStatus
-from sync.clock import VirtualClock
-from sync.status import format_status, status_report
+from sync.cli.status import format_status, status_report
 from sync.store import Store
 
 BACKOFF = timedelta(minutes=30)

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.base import PhoneMode
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
 from sync.store import Store
 
 

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 from service_fakes import T0, FakeCalendar, build_service, calendar_error, make_users, meeting
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from sync.clock import VirtualClock
-from sync.status import format_status, status_report
+from sync.cli.status import format_status, status_report
 from sync.store import Store
 
 H = timedelta(hours=1)

@@ -1,0 +1,1 @@
+"""Exchange Server calendars over EWS."""

@@ -1,0 +1,1 @@
+"""Microsoft Graph (Microsoft 365) calendars."""

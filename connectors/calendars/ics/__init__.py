@@ -1,0 +1,1 @@
+"""iCalendar (.ics) files and feeds."""

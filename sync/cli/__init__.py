@@ -1,0 +1,1 @@
+"""The command line and what it wires together: run, demo, preview, check, status."""

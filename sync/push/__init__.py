@@ -1,0 +1,1 @@
+"""Push notifications: the webhook app, the hub that turns them into syncs, and upkeep."""

@@ -1,0 +1,462 @@
+"""The executor: carries out due phone actions and publishes referrals, safely and in order.
+
+Per user, due actions run one after another in time order (an end before a
+start at the same instant); users run in parallel up to ``concurrency``
+switchboard calls. Every action is "set the phone to X", never a toggle.
+
+Crash safety: an action is marked ``sending`` (with its idempotency key) in the
+store before the switchboard call and ``done`` after. A ``sending`` action found
+later (after a crash) is re-sent with the same key, so the switchboard replays
+its first answer instead of applying it again.
+
+Catch-up is state-based (see docs/service.md) and decided in ``rules.catchup``:
+a start whose referral still runs is applied late; a start or change whose
+referral already ended is ``missed``; an end is applied now unless its start was
+missed or cancelled; an end does not overwrite a manual change made after our
+last action for the referral (``kept``). The executor reads what the verdict
+needs (the referral's other actions, the phone) and carries it out.
+
+A switchboard that answers 404 ``unknown_user`` (the user is not in its
+directory, or not yet) makes that user's due action wait (``parked``): it is
+tried again every ``unknown_user_backoff``, at the next start (a config
+change) and once the directory lists the user (``Service.check_referrals``),
+never marked failed for that reason; later actions of the
+user wait behind it (time order), and catch-up rules apply when it finally
+goes through. Other users are not affected.
+
+Stopping (``stop``): no new switchboard call starts; ``wait_idle`` waits for
+the calls in flight. A call abandoned by the process exiting stays
+``sending`` in the store and is re-sent with its key on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from connectors.clock import Clock
+from connectors.retry import Backoff
+from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
+from connectors.switchboard.errors import UnknownUserError
+from rules import catchup
+from rules.errors import CalrefError, SwitchboardError
+from rules.model import ActionStatus, PhoneAction
+from sync.service.call_gate import CallGate
+from sync.store import Store
+from sync.store import records as rec
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for transient switchboard errors."""
+
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=5)
+    max_attempts: int = 10
+    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
+
+    def delay(
+        self, attempt: int, rng: random.Random, retry_after: float | None = None
+    ) -> timedelta:
+        """How long to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        backoff = Backoff(self.base.total_seconds(), self.cap.total_seconds(), self.jitter)
+        return timedelta(seconds=backoff.delay(attempt, retry_after, rng))
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """What happened to one planned action (for the CLI, the demo and tests).
+
+    ``outcome``: ``sent``, ``noop`` (action none, nothing to send), ``missed``,
+    ``kept`` (a manual change was left alone), ``retry``, ``parked`` (the
+    switchboard does not know the user; tried again later) or ``failed``.
+    """
+
+    user: str
+    at: datetime
+    due_at: datetime
+    moment: str
+    action: PhoneAction
+    outcome: str
+    detail: str
+    referral_id: str
+    idempotency_key: str
+    phone: PhoneState | None = None
+
+    @property
+    def late_by(self) -> timedelta:
+        return max(self.at - self.due_at, timedelta(0))
+
+
+ActionListener = Callable[[ActionEvent], None]
+
+
+class Executor:
+    """Carries out what the store says is due; call ``run_due`` whenever the process wakes."""
+
+    def __init__(
+        self,
+        store: Store,
+        switchboard: Switchboard,
+        clock: Clock,
+        *,
+        concurrency: int = 16,
+        retry: RetryPolicy | None = None,
+        late_after: timedelta = timedelta(seconds=60),
+        rng: random.Random | None = None,
+        unknown_user_backoff: timedelta = timedelta(minutes=30),
+    ) -> None:
+        self.store = store
+        self.switchboard = switchboard
+        self.clock = clock
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy()
+        self.late_after = late_after
+        self.rng = rng or random.Random()
+        self.unknown_user_backoff = unknown_user_backoff
+        self.listeners: list[ActionListener] = []
+        #: every switchboard call passes it; closed when stopping
+        self.gate = CallGate()
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Start no new switchboard call (calls in flight go on; see ``wait_idle``)."""
+        self.gate.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self.gate.closed
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no switchboard call is in flight."""
+        return self.gate.wait_idle(timeout)
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def run_due(self) -> list[ActionEvent]:
+        """Publish pending referral changes, then carry out every due action."""
+        if self.stopping:
+            return []
+        self.store.verify()
+        self.publish_pending()
+        now = self.clock.now()
+        users = self.store.users_with_due_work(now)
+        # read a batch of users' actions at a time: the first calls start while the rest is read
+        due = self.store.due_actions_of(users, now)
+        results = self._per_user(self._run_user, due, len(users))
+        return [event for events in results for event in events]
+
+    def _per_user(
+        self, work: Callable[[_T], _R], items: Iterable[_T], count: int | None = None
+    ) -> list[_R]:
+        """``work`` on every item, up to ``concurrency`` at once; each item is one user's work.
+
+        ``count`` is the number of items when ``items`` is an iterator (consumed as work starts).
+        """
+        if count is None:
+            items = list(items)
+            count = len(items)
+        if self.concurrency <= 1 or count <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(
+            max_workers=min(self.concurrency, count), thread_name_prefix="calref-exec"
+        ) as pool:
+            return list(pool.map(work, items))
+
+    # -- referrals ---------------------------------------------------------------------------
+
+    def publish_pending(self) -> None:
+        """Publish, update or withdraw referrals whose switchboard copy differs from the plan.
+
+        Users in parallel (up to ``concurrency`` calls), each user's referrals in start order.
+        """
+        now = self.clock.now()
+        by_user: dict[str, list[rec.StoredReferral]] = {}
+        for ref in self.store.unpublished_referrals(now):
+            by_user.setdefault(ref.user_id, []).append(ref)
+        self._per_user(lambda refs: self._publish_user(refs, now), list(by_user.values()))
+
+    def _publish_user(self, refs: list[rec.StoredReferral], now: datetime) -> None:
+        for ref in refs:
+            if self.stopping:
+                return
+            if ref.active:
+                key = f"publish:{ref.id}:{ref.content_hash}:{ref.plan_version}"
+                outcome, new_hash = "published", ref.content_hash
+            else:
+                key = f"withdraw:{ref.id}:{ref.published_hash}:{ref.plan_version}"
+                outcome, new_hash = "withdrawn", None
+            try:
+                if ref.active:
+                    published = PublishedReferral(
+                        id=ref.id,
+                        reason=ref.reason,
+                        message=ref.message,
+                        start=ref.start,
+                        end=ref.end,
+                        start_action=ref.start_action,
+                        end_action=ref.end_action,
+                    )
+                    with self.gate.call():
+                        self.switchboard.publish_referral(ref.user_id, published, key)
+                else:
+                    with self.gate.call():
+                        self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
+            except Exception as err:
+                transient = not isinstance(err, CalrefError) or (
+                    isinstance(err, SwitchboardError) and err.transient
+                )
+                attempts = ref.publish_attempts + 1
+                permanent = not transient or attempts >= self.retry.max_attempts
+                retry_at = None if permanent else now + self._delay(attempts, err)
+                if _unknown_user(err):
+                    permanent, retry_at = False, now + self.unknown_user_backoff
+                log.warning("referral %s for %s: %s failed: %s", ref.id, ref.user_id, outcome, err)
+                self.store.finish_publication(
+                    ref.id,
+                    now,
+                    published_hash=ref.published_hash,
+                    outcome="failed" if permanent else "retry",
+                    key=key,
+                    error=str(err),
+                    retry_at=retry_at,
+                    permanent=permanent,
+                )
+                continue
+            log.info("referral %s for %s %s", ref.id, ref.user_id, outcome)
+            self.store.finish_publication(
+                ref.id,
+                now,
+                published_hash=new_hash,
+                outcome=outcome,
+                key=key,
+                detail=f"{ref.reason}: {ref.start.isoformat()} - {ref.end.isoformat()}",
+            )
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _run_user(self, due: list[rec.StoredAction]) -> list[ActionEvent]:
+        """One user's due actions (read at the start of the pass), in order.
+
+        Every write checks that the action is still live with the key read; if a
+        re-plan changed it meanwhile, the user's remaining actions wait for the
+        next pass, which reads the new plan.
+        """
+        events: list[ActionEvent] = []
+        now = self.clock.now()
+        for row in due:
+            if (
+                row.status == ActionStatus.PENDING
+                and row.next_attempt_at
+                and row.next_attempt_at > now
+            ):
+                break  # waiting to retry: later actions of this user wait for it (time order)
+            event = self._carry_out(row, now)
+            if event is None:
+                break
+            events.append(event)
+            self._notify(event)
+            if event.outcome in ("retry", "parked"):
+                break
+        return events
+
+    def _carry_out(self, row: rec.StoredAction, now: datetime) -> ActionEvent | None:
+        """Ask ``rules.catchup`` what to do with a due action, reading only what it needs."""
+        step = _step(row)
+        siblings: list[catchup.Step] = []
+        if catchup.wants_siblings(step):
+            siblings = [
+                _step(s) for s in self.store.referral_actions(row.referral_id, row.generation)
+            ]
+        phone: PhoneState | None = None
+        if catchup.wants_phone(step, siblings):
+            try:
+                with self.gate.call():
+                    phone = self.switchboard.get_user(row.user_id).phone
+            except Exception as err:
+                return self._failed_call(row, now, err)
+            self.store.save_phone_state(row.user_id, phone, now)
+        mark = None if phone is None else catchup.PhoneMark(phone.version, phone.changed_by)
+        verdict = catchup.decide(step, siblings, mark, now, late_after=self.late_after)
+        match verdict.kind:
+            case catchup.Catchup.NOTHING:
+                return self._finish(row, now, ActionStatus.DONE, "noop", verdict.detail)
+            case catchup.Catchup.MISSED:
+                return self._finish(row, now, ActionStatus.MISSED, "missed", verdict.detail)
+            case catchup.Catchup.KEPT:
+                return self._finish(
+                    row, now, ActionStatus.KEPT, "kept", verdict.detail, phone=phone
+                )
+            case catchup.Catchup.RESEND | catchup.Catchup.LATE | catchup.Catchup.NOW:
+                return self._send(row, now, verdict.detail)
+
+    def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent | None:
+        if self.stopping:
+            return None  # stopping: left for the next start
+        # committed before the call: a crash from here on re-sends with the same key
+        claimed = self.store.claim(row, now)
+        if claimed is None:
+            return None  # a re-plan changed or cancelled it since it was read
+        row = claimed
+        try:
+            with self.gate.call():
+                state = self.switchboard.apply_action(row.user_id, row.action, row.idempotency_key)
+        except Exception as err:
+            return self._failed_call(row, now, err, claimed=True)
+        log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
+        return self._finish(row, now, ActionStatus.DONE, "sent", note, phone=state, claimed=True)
+
+    def _failed_call(
+        self, row: rec.StoredAction, now: datetime, err: Exception, *, claimed: bool = False
+    ) -> ActionEvent | None:
+        if not isinstance(err, CalrefError):
+            log.exception("user %s: unexpected error from the switchboard", row.user_id)
+        if _unknown_user(err):
+            retry_at = now + self.unknown_user_backoff
+            log.warning(
+                "user %s: the switchboard does not know this user; %s waits, next try at %s",
+                row.user_id,
+                row.action,
+                retry_at.isoformat(),
+            )
+            return self._finish(
+                row,
+                now,
+                ActionStatus.PENDING,
+                "parked",
+                f"parked: {err}",
+                error=_unknown_user_text(err),
+                retry_at=retry_at,
+                claimed=claimed,
+            )
+        transient = not isinstance(err, SwitchboardError) or err.transient
+        attempts = max(row.attempts, 1)
+        if transient and attempts < self.retry.max_attempts:
+            retry_at = now + self._delay(attempts, err)
+            log.warning(
+                "user %s: %s failed (attempt %d), retry at %s: %s",
+                row.user_id,
+                row.action,
+                attempts,
+                retry_at.isoformat(),
+                err,
+            )
+            return self._finish(
+                row,
+                now,
+                ActionStatus.PENDING,
+                "retry",
+                f"attempt {attempts}: {err}",
+                error=str(err),
+                retry_at=retry_at,
+                claimed=claimed,
+            )
+        log.error("user %s: %s failed for good: %s", row.user_id, row.action, err)
+        why = "transient error, attempts exhausted" if transient else "permanent error"
+        return self._finish(
+            row,
+            now,
+            ActionStatus.FAILED,
+            "failed",
+            f"{why}: {err}",
+            error=str(err),
+            claimed=claimed,
+        )
+
+    def _delay(self, attempts: int, err: Exception) -> timedelta:
+        retry_after = getattr(err, "retry_after", None)
+        return self.retry.delay(
+            attempts, self.rng, retry_after if isinstance(retry_after, int | float) else None
+        )
+
+    def _finish(
+        self,
+        row: rec.StoredAction,
+        now: datetime,
+        status: str,
+        outcome: str,
+        detail: str,
+        *,
+        phone: PhoneState | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        claimed: bool = False,
+    ) -> ActionEvent | None:
+        """Record the outcome; None when an unclaimed action was changed by a re-plan meanwhile.
+
+        A claimed action (marked ``sending`` by us) always gets its outcome recorded.
+        """
+        # a kept end records the observed phone, but not as "our result"
+        stored = self.store.finish_action(
+            row.id,
+            now,
+            status=status,
+            outcome=outcome,
+            detail=detail,
+            state=phone if status == ActionStatus.DONE else None,
+            error=error,
+            retry_at=retry_at,
+            expect_key=None if claimed else row.idempotency_key,
+        )
+        if stored is None:
+            return None
+        return ActionEvent(
+            user=row.user_id,
+            at=now,
+            due_at=row.due_at,
+            moment=row.moment,
+            action=row.action,
+            outcome=outcome,
+            detail=detail,
+            referral_id=row.referral_id,
+            idempotency_key=stored.idempotency_key,
+            phone=phone,
+        )
+
+    def _notify(self, event: ActionEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("action listener failed")
+
+
+def _unknown_user(err: Exception) -> bool:
+    """A 404 ``unknown_user``: a condition of the user's, not of the action."""
+    return isinstance(err, UnknownUserError) and err.code == "unknown_user"
+
+
+def _unknown_user_text(err: Exception) -> str:
+    """The error as stored: it names ``unknown_user`` (status and start-up look for it)."""
+    text = str(err)
+    return text if rec.PARKED_MARK in text else f"{rec.PARKED_MARK}: {text}"
+
+
+def _step(row: rec.StoredAction) -> catchup.Step:
+    """A stored action as ``rules.catchup`` sees it."""
+    result = (
+        None
+        if row.result_version is None
+        else catchup.PhoneMark(row.result_version, row.result_changed_by)
+    )
+    return catchup.Step(
+        moment=row.moment,
+        action=row.action,
+        status=row.status,
+        due_at=row.due_at,
+        referral_end=row.referral_end,
+        done_at=row.done_at,
+        result=result,
+        order=row.id,
+    )

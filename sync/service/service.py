@@ -1,0 +1,383 @@
+"""The service object: polls calendars, re-plans, and has the executor carry out the plan.
+
+Tests and the accelerated demo drive it directly and deterministically
+(``start``, ``poll_sources``, ``execute_due``, ``tick``, ``run_virtual``);
+production wraps it in ``sync.service.scheduler.ServiceScheduler``, whose timers only
+wake the process: the store's plan is the truth.
+
+With a ``LeaderLease`` (``calref run`` always has one) the service acts only
+while it holds the store's lease: ``start`` and ``tick`` of a standby only try
+to take it (and start, with catch-up, once they do); ``execute_due``, ``tick``
+and ``poll_source`` first renew it (fencing) and do nothing when it was lost.
+Without one (the tests' default) nothing is checked.
+
+Calendar polling and per-source backoff are in ``sync.service.polling`` (``SourcePolling``;
+every sync runs in the background, see ``sync.service.source_runner``, so one slow or
+hung calendar never holds up start-up, the tick or another user), the lease
+glue in ``sync.service.lease`` (``LeaseHolding``, which also stops the service for
+good when its store's file is deleted or replaced), the tunables in
+``sync.service.settings`` (``ServiceSettings``).
+``stop`` makes the service start no new call or sync (``calref run`` on SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.calendars.base import CalendarSource, SyncWindow
+from connectors.clock import Clock, VirtualClock, as_utc
+from connectors.switchboard.base import ListsReferrals, Switchboard
+from rules.errors import CalrefError, ConfigError, Problem
+from rules.model import CalendarEvent, Plan, User
+from rules.wording import plural
+from sync.service.executor import ActionEvent, ActionListener, Executor
+from sync.service.lease import LeaderLease, LeaseHolding
+from sync.service.polling import SourcePolling
+from sync.service.replan import PlanDiff, diff_plan
+from sync.service.settings import ServiceSettings
+from sync.service.source_runner import SourceRunner
+from sync.store import Store
+from sync.store.db import StoreError, StoreLost
+
+__all__ = ["Planner", "Service"]
+
+log = logging.getLogger(__name__)
+
+Planner = Callable[[User, list[CalendarEvent], SyncWindow], Plan]
+
+
+class Service(LeaseHolding, SourcePolling):
+    """One calref process: the store, the switchboard, each user's calendar sources.
+
+    ``poll_sources`` and ``poll_source`` come from ``SourcePolling``; the lease
+    methods (``claim_lease``, ``keep_lease``, ``release_lease``,
+    ``add_lease_lost_listener``) from ``LeaseHolding``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        switchboard: Switchboard,
+        sources: Mapping[str, Sequence[CalendarSource]],
+        users: Sequence[User],
+        planner: Planner,
+        clock: Clock,
+        settings: ServiceSettings | None = None,
+        *,
+        rng: random.Random | None = None,
+        lease: LeaderLease | None = None,
+    ) -> None:
+        self.store = store
+        self.switchboard = switchboard
+        self.users = {u.id: u for u in users}
+        unknown = sorted(set(sources) - set(self.users))
+        if unknown:
+            raise ConfigError(
+                [
+                    Problem("sources", None, None, f"calendar sources for unknown user {u!r}")
+                    for u in unknown
+                ]
+            )
+        self.sources: dict[str, tuple[str, CalendarSource]] = {}
+        for user_id, user_sources in sources.items():
+            for source in user_sources:
+                if source.id in self.sources:
+                    raise ConfigError(
+                        [Problem("sources", None, None, f"source id {source.id!r} is used twice")]
+                    )
+                self.sources[source.id] = (user_id, source)
+        self.planner = planner
+        self.clock = clock
+        self.settings = settings or ServiceSettings()
+        self.rng = rng or random.Random()
+        self.executor = Executor(
+            store,
+            switchboard,
+            clock,
+            concurrency=self.settings.concurrency,
+            retry=self.settings.retry,
+            late_after=self.settings.late_after,
+            rng=self.rng,
+            unknown_user_backoff=self.settings.unknown_user_backoff,
+        )
+        self._change_listeners: list[Callable[[], None]] = []
+        self._exec_lock = threading.Lock()
+        self._plan_lock = threading.Lock()
+        self._runner = SourceRunner(
+            self.settings.sync_workers, self.settings.sync_stuck_after.total_seconds()
+        )
+        self.started = False
+        #: the leader lease; None: this service assumes it is the only one on its store
+        self.lease = lease
+        self._lease_listeners: list[Callable[[], None]] = []
+        self._fatal_listeners: list[Callable[[StoreLost], None]] = []
+        self.fatal: StoreLost | None = None
+        self._migrated = False
+        self._next_referral_check: datetime | None = None
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def add_action_listener(self, listener: ActionListener) -> None:
+        """Call ``listener`` for every action carried out (or missed, kept, failed)."""
+        self.executor.listeners.append(listener)
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after anything that may move the next wake-up (the scheduler)."""
+        self._change_listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._change_listeners):
+            listener()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> list[ActionEvent]:
+        """Migrate the store, register users and sources, read calendars, then catch up.
+
+        With a lease, only once it is taken: a standby returns ``[]`` having done
+        nothing but migrate and try (``tick`` tries again). Calendars are read for
+        at most ``settings.startup_sync_wait``: a user whose calendar is slower is
+        caught up from the stored plan, and re-planned when the read comes in.
+        Actions parked because the switchboard did not know their user are tried
+        again now (the directory or the config may have changed).
+        """
+        if self.executor.stopping or not self.claim_lease():
+            return []
+        try:
+            self.store.upsert_users(list(self.users.values()))
+            self.store.ensure_sources([(sid, uid) for sid, (uid, _src) in self.sources.items()])
+            self.store.unpark_actions(self.clock.now())
+        except SQLAlchemyError as err:
+            raise StoreError(f"store: cannot write the database: {_db_reason(err)}") from None
+        self.started = True
+        replanned = self.poll_sources(
+            force=True, wait=self.settings.startup_sync_wait.total_seconds()
+        )
+        # Users whose calendars did not change still need a plan for the current window.
+        self.replan_users(sorted(self.users.keys() - replanned))
+        log.info(
+            "service started: %s, %s",
+            plural(len(self.users), "user"),
+            plural(len(self.sources), "source"),
+        )
+        return self.execute_due()
+
+    def stop(self) -> None:
+        """Start no new switchboard call and no new calendar sync (shutting down)."""
+        self._stop_acting()
+
+    def _stop_acting(self) -> None:
+        self.executor.stop()
+        self._runner.close()
+
+    def window(self, now: datetime | None = None) -> SyncWindow:
+        now = self.clock.now() if now is None else now
+        return SyncWindow(now - self.settings.lookback, now + self.settings.horizon)
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def replan(self, user_id: str) -> PlanDiff | None:
+        """Re-plan one user from their stored events and write the diff (None if it failed)."""
+        return self.replan_users([user_id])[user_id]
+
+    def replan_users(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]:
+        """``replan`` many users: a few queries and one transaction per batch of users.
+
+        Each user's re-plan is still all or nothing; a user whose planning fails
+        keeps the previous plan (None in the result) and does not hold up the others.
+        """
+        out: dict[str, PlanDiff | None] = {}
+        for start in range(0, len(user_ids), self.REPLAN_BATCH):
+            out.update(self._replan_batch(user_ids[start : start + self.REPLAN_BATCH]))
+        return out
+
+    #: users re-planned per transaction (the plan lock is held for one batch at a time)
+    REPLAN_BATCH = 200
+
+    def _replan_batch(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]:
+        out: dict[str, PlanDiff | None] = {}
+        with self._plan_lock:
+            now = self.clock.now()
+            window = self.window(now)
+            events = self.store.events_for_users(user_ids)
+            plans: dict[str, Plan] = {}
+            for user_id in user_ids:
+                try:
+                    plan = self.planner(self.users[user_id], events[user_id], window)
+                    _check_plan(plan, user_id)
+                except CalrefError as err:
+                    log.error(
+                        "user %s: planning failed, keeping the previous plan: %s", user_id, err
+                    )
+                    self.store.audit(now, user_id, "plan", "error", str(err))
+                    out[user_id] = None
+                    continue
+                plans[user_id] = plan
+            states = self.store.plan_states(list(plans))
+            diffs = [
+                diff_plan(plan, *states[user_id], now, window) for user_id, plan in plans.items()
+            ]
+            self.store.apply_diffs(diffs, now)
+            out.update({d.user: d for d in diffs})
+        return {u: out[u] for u in user_ids}
+
+    def replan_stale(self) -> list[str]:
+        """Re-plan users whose plan is older than ``replan_interval`` (the window moves on)."""
+        now = self.clock.now()
+        planned = self.store.planned_times()
+        stale = []
+        for user_id in self.users:
+            at = planned.get(user_id)
+            if at is None or at + self.settings.replan_interval <= now:
+                stale.append(user_id)
+        self.replan_users(stale)
+        if stale:
+            self._changed()
+        return stale
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def execute_due(self) -> list[ActionEvent]:
+        """Carry out everything due now (publications first); never runs twice at once.
+
+        With a lease, only after renewing it: a process that lost it sends nothing.
+        """
+        with self._exec_lock:
+            if not self.keep_lease():
+                return []
+            try:
+                events = self.executor.run_due()
+            except StoreLost as err:
+                self.store_lost(err)
+                return []
+        self._changed()
+        return events
+
+    def tick(self) -> list[ActionEvent]:
+        """The reconcile tick: poll due sources, re-plan stale users, execute what is due.
+
+        A standby (lease configured, not held) instead tries to take the lease,
+        and on success starts (with catch-up).
+        """
+        if self.lease is not None and not self.lease.held:
+            return self.start()
+        if not self.keep_lease():
+            return []
+        try:
+            self.poll_sources()
+            self.replan_stale()
+            self.check_referrals()
+        except StoreLost as err:
+            self.store_lost(err)
+            return []
+        return self.execute_due()
+
+    def check_referrals(self, *, force: bool = False) -> list[str]:
+        """Publish again what the switchboard lost (a gateway restart); the referral ids.
+
+        Every ``settings.referral_check_interval`` (and on the first tick after a
+        start, or with ``force``): the switchboard's referrals (``ListsReferrals``,
+        one call) are compared with the referrals published and not yet ended; the
+        missing ones are published again in the execution pass that follows. Users
+        parked on 404 ``unknown_user`` who are now in the switchboard's directory
+        are tried again at once. A switchboard that cannot list referrals is not
+        checked; a failed check is logged and tried again at the next interval.
+        """
+        now = self.clock.now()
+        if not isinstance(self.switchboard, ListsReferrals):
+            return []
+        if not force and self._next_referral_check is not None and now < self._next_referral_check:
+            return []
+        self._next_referral_check = now + self.settings.referral_check_interval
+        try:
+            shown = self.switchboard.referral_ids()
+        except CalrefError as err:
+            log.warning("could not compare the switchboard's referrals with ours: %s", err)
+            return []
+        known = [u for u in self.store.parked_users(now) if u in shown]
+        if known:
+            log.info("the switchboard knows %s now; trying their actions again", ", ".join(known))
+            self.store.unpark_actions(now, known)
+        lost = [
+            (user_id, ref_id)
+            for user_id, ref_id in self.store.published_referrals(now)
+            if user_id in shown and ref_id not in shown[user_id]
+        ]
+        if lost:
+            users = sorted({u for u, _ in lost})
+            log.warning(
+                "the switchboard lost %s (of %s); publishing them again",
+                plural(len(lost), "referral"),
+                ", ".join(users[:10]) + (" ..." if len(users) > 10 else ""),
+            )
+            self.store.mark_unpublished([ref_id for _, ref_id in lost])
+        return [ref_id for _, ref_id in lost]
+
+    def next_action_due(self) -> datetime | None:
+        """When the next planned action (or retry) is due; what the wake-up timer is set to."""
+        return self.store.next_due()
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest of: next action, next source poll, next re-plan."""
+        times = [t for t in (self.store.next_due(),) if t is not None]
+        state = {s.id: s for s in self.store.sources()}
+        for source_id in self.sources:
+            known = state.get(source_id)
+            if known is None or known.last_attempt is None:
+                return self.clock.now()
+            nxt = known.last_attempt + self.settings.interval_for(source_id)
+            if known.backoff_until is not None:
+                nxt = max(nxt, known.backoff_until)
+            times.append(nxt)
+        planned = self.store.planned_times()
+        for user_id in self.users:
+            at = planned.get(user_id)
+            times.append(self.clock.now() if at is None else at + self.settings.replan_interval)
+        return min(times) if times else None
+
+    def run_virtual(
+        self, until: datetime, step: timedelta = timedelta(minutes=1)
+    ) -> list[ActionEvent]:
+        """Accelerated time: jump the virtual clock from wake-up to wake-up up to ``until``.
+
+        Never jumps more than ``step`` at once, so polls happen at least that often.
+        """
+        if not isinstance(self.clock, VirtualClock):
+            raise CalrefError("run_virtual needs the service to run on a VirtualClock")
+        until = as_utc(until, "run_virtual until")
+        if not self.started:
+            self.start()
+        events: list[ActionEvent] = []
+        while True:
+            events.extend(self.tick())
+            now = self.clock.now()
+            if now >= until:
+                return events
+            wake = self.next_wakeup() or until
+            target = min(max(wake, now + timedelta(seconds=1)), now + step, until)
+            self.clock.set(target)
+
+
+def _db_reason(err: SQLAlchemyError) -> str:
+    orig = getattr(err, "orig", None)
+    return str(orig if orig is not None else err).splitlines()[0]
+
+
+def _check_plan(plan: Plan, user_id: str) -> None:
+    if plan.user != user_id:
+        raise CalrefError(f"planner returned a plan for {plan.user!r} when asked for {user_id!r}")
+    for action in plan.actions:
+        if action.at.tzinfo is None or action.at.utcoffset() is None:
+            raise CalrefError(f"planner: action for {user_id} has a naive time {action.at}")
+    for referral in plan.referrals:
+        if referral.end <= referral.start:
+            raise CalrefError(
+                f"planner: referral for {user_id} at {referral.start.isoformat()} "
+                "does not end after it starts"
+            )

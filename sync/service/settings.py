@@ -1,0 +1,81 @@
+"""The service's tunables: ``ServiceSettings``, checked when built.
+
+Horizon and lookback of the planning window, poll/tick/re-plan intervals
+(per source where push makes a source's safety poll rarer), executor
+concurrency and retry policy, the per-source backoff after failures, and how
+long (real time) a poll waits for the calendar syncs it started.
+``sync.cli.runtime`` maps the config file onto these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rules.errors import ConfigError, Problem
+from sync.service.executor import RetryPolicy
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Tunables of the service (the lead's config maps onto these)."""
+
+    horizon: timedelta = timedelta(days=14)
+    lookback: timedelta = timedelta(days=1)
+    poll_interval: timedelta = timedelta(seconds=60)
+    source_intervals: Mapping[str, timedelta] = field(default_factory=dict)
+    tick_interval: timedelta = timedelta(seconds=30)
+    replan_interval: timedelta = timedelta(minutes=15)
+    concurrency: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    source_backoff_base: timedelta = timedelta(seconds=30)
+    source_backoff_cap: timedelta = timedelta(hours=1)
+    late_after: timedelta = timedelta(seconds=60)
+    #: how long a poll waits for the syncs it started (real time; the rest finish in the background)
+    sync_wait: timedelta = timedelta(seconds=2)
+    #: the same at start-up, before the catch-up runs on whatever calendars were read by then
+    startup_sync_wait: timedelta = timedelta(seconds=5)
+    #: calendar syncs running at once
+    sync_workers: int = 8
+    #: a sync running this long no longer counts against ``sync_workers``
+    sync_stuck_after: timedelta = timedelta(seconds=60)
+    #: how often the switchboard's referrals are compared with the published ones
+    referral_check_interval: timedelta = timedelta(minutes=5)
+    #: how long a user the switchboard does not know (404 unknown_user) waits between tries
+    unknown_user_backoff: timedelta = timedelta(minutes=30)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for name in (
+            "horizon",
+            "poll_interval",
+            "tick_interval",
+            "replan_interval",
+            "source_backoff_base",
+            "source_backoff_cap",
+            "sync_stuck_after",
+            "unknown_user_backoff",
+            "referral_check_interval",
+        ):
+            if getattr(self, name) <= timedelta(0):
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("sync_wait", "startup_sync_wait"):
+            if getattr(self, name) < timedelta(0):
+                problems.append(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.sync_workers < 1:
+            problems.append(f"sync_workers must be at least 1, got {self.sync_workers}")
+        if self.lookback < timedelta(0):
+            problems.append(f"lookback must not be negative, got {self.lookback}")
+        for source, interval in self.source_intervals.items():
+            if interval <= timedelta(0):
+                problems.append(f"source_intervals[{source}] must be positive, got {interval}")
+        if self.concurrency < 1:
+            problems.append(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.retry.max_attempts < 1:
+            problems.append(f"retry.max_attempts must be at least 1, got {self.retry.max_attempts}")
+        if problems:
+            raise ConfigError([Problem("service settings", None, None, p) for p in problems])
+
+    def interval_for(self, source_id: str) -> timedelta:
+        return self.source_intervals.get(source_id, self.poll_interval)
