@@ -1,9 +1,31 @@
-"""The small typed family of errors calref raises.
+"""The one family of errors calref raises, and whether each is worth retrying.
 
-Every error the user can cause (a bad rule file, config, calendar or request)
-is a ``CalrefError`` whose message names the place and the problem. The
-command line prints the message and exits non-zero; it never shows a traceback
-for these.
+Every error the user or the outside world can cause is a ``CalrefError`` whose
+message names the place and the problem; the command line prints the message
+and exits non-zero, never a traceback. Whether a failure is worth retrying is
+told by its class, never by a flag: a ``Retryable`` error may carry the
+``retry_after`` seconds the other side asked for.
+
+    CalrefError
+    ├── ValidationError            a file or value is invalid; every Problem at once
+    │   ├── RuleFileError
+    │   └── ConfigError
+    ├── InvalidActionError         a phone action cannot be carried out for this user
+    ├── CalendarError              a calendar could not be read: not worth retrying soon
+    │   ├── SyncStateExpired       the stored sync state was rejected: resync from scratch
+    │   ├── LimitExceeded          (connectors.calendars.limits) a bound was crossed
+    │   └── CalendarUnavailable    Retryable: network, 5xx, timeouts
+    │       └── ThrottledError     Retryable: the source asked us to slow down
+    ├── SwitchboardError           a switchboard call failed
+    │   ├── SwitchboardRejected    (connectors.switchboard.errors) refused; retrying won't help
+    │   ├── WireError              an answer or request does not have the contract's shape
+    │   └── SwitchboardUnavailable Retryable: throttled, down, timed out, unreachable
+    └── StoreError                 the store cannot be opened or used
+        └── StoreLost              its file was deleted or replaced: stop acting
+
+``is_retryable(err)`` is the one question callers ask; anything that is not a
+``CalrefError`` (a bug, an unexpected library exception) is treated as worth
+retrying by the executor and as a failed sync by polling, and is logged.
 """
 
 from __future__ import annotations
@@ -13,6 +35,17 @@ from dataclasses import dataclass
 
 class CalrefError(Exception):
     """Base of every expected calref error; ``str(err)`` is the user-facing message."""
+
+
+class Retryable:
+    """Mixed into the errors worth retrying; ``retry_after`` is in seconds when known."""
+
+    retry_after: float | None = None
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Whether ``err`` is a failure that may pass if the same call is tried again later."""
+    return isinstance(err, Retryable)
 
 
 @dataclass(frozen=True)
@@ -62,12 +95,15 @@ class InvalidActionError(CalrefError):
 
 
 class CalendarError(CalrefError):
-    """A calendar could not be read or parsed. ``source`` names the calendar."""
+    """A calendar could not be read or parsed; ``source`` names the calendar.
 
-    def __init__(self, source: str, problem: str, *, transient: bool = False) -> None:
+    Not worth retrying before the next poll: the calendar or its configuration
+    must change first (bad credentials, a malformed document, a missing mailbox).
+    """
+
+    def __init__(self, source: str, problem: str) -> None:
         self.source = source
         self.problem = problem
-        self.transient = transient
         super().__init__(f"{source}: {problem}")
 
 
@@ -75,17 +111,51 @@ class SyncStateExpired(CalendarError):
     """The source rejected the stored sync state; a full resync is needed."""
 
 
-class ThrottledError(CalendarError):
-    """The source asked us to slow down; ``retry_after`` is in seconds when known."""
+class CalendarUnavailable(Retryable, CalendarError):
+    """The calendar could not be reached for now (network, timeout, server error)."""
 
     def __init__(self, source: str, problem: str, retry_after: float | None = None) -> None:
-        super().__init__(source, problem, transient=True)
+        super().__init__(source, problem)
         self.retry_after = retry_after
 
 
-class SwitchboardError(CalrefError):
-    """A switchboard call failed. ``transient`` errors are retried with backoff."""
+class ThrottledError(CalendarUnavailable):
+    """The source asked us to slow down; ``retry_after`` is in seconds when known."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
-        self.transient = transient
+
+class SwitchboardError(CalrefError):
+    """A switchboard call failed and retrying it will not help (see the subclasses)."""
+
+
+class SwitchboardUnavailable(Retryable, SwitchboardError):
+    """A transient failure: throttled, overloaded, down, timed out or unreachable.
+
+    ``status`` is the HTTP status when there was one (429, 5xx), ``None`` for
+    timeouts and connection errors; ``retry_after`` is in seconds when the
+    switchboard said how long to wait.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "unavailable",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+class WireError(SwitchboardError, ValueError):
+    """A JSON document does not have the switchboard contract's shape; names the field."""
+
+
+class StoreError(CalrefError):
+    """The store cannot be opened or used (bad URL, unreachable database)."""
+
+
+class StoreLost(StoreError):
+    """The store's file was deleted or replaced while this process used it: stop acting."""

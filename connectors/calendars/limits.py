@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules.errors import CalendarError
+from rules.errors import CalendarError, Retryable
 
 MiB = 1024 * 1024
 DOCS = "docs/calendar-limits.md"
@@ -30,9 +30,13 @@ DOCS = "docs/calendar-limits.md"
 class LimitExceeded(CalendarError):
     """A calendar went over one of its bounds (``limit`` names which)."""
 
-    def __init__(self, source: str, limit: str, problem: str, *, transient: bool = False) -> None:
+    def __init__(self, source: str, limit: str, problem: str) -> None:
         self.limit = limit
-        super().__init__(source, f"{problem} (limit {limit}; see {DOCS})", transient=transient)
+        super().__init__(source, f"{problem} (limit {limit}; see {DOCS})")
+
+
+class DeadlineExceeded(Retryable, LimitExceeded):
+    """A calendar took longer than a time bound; a slow server may be quicker next time."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Every call is a "set state" call keyed by an idempotency key, so repeating a
 call after a crash or a timeout never changes the outcome. Errors are
-``rules.errors.SwitchboardError`` with ``transient`` telling whether to retry.
+``rules.errors.SwitchboardError``; ``rules.errors.is_retryable`` tells whether to retry.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
 """The switchboard error family: what each HTTP status of the contract means to calref.
 
-All are ``rules.errors.SwitchboardError``, so callers that only care whether to
-retry read ``transient``. The subclasses let a caller tell an unknown user from
-a rejected action, and carry the contract's error ``code`` and HTTP ``status``.
+All are ``rules.errors.SwitchboardError``; whether to retry is told by class
+(``SwitchboardUnavailable`` is ``Retryable``, the rejections are not). The
+subclasses let a caller tell an unknown user from a rejected action, and carry
+the contract's error ``code`` and HTTP ``status``.
 The simulator raises the same classes, so the in-process fake and the HTTP
 adapter fail the same way.
 """
 
 from __future__ import annotations
 
-from rules.errors import SwitchboardError
+from rules.errors import SwitchboardError, SwitchboardUnavailable
 
 
 class SwitchboardRejected(SwitchboardError):
@@ -19,7 +20,7 @@ class SwitchboardRejected(SwitchboardError):
     default_code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message, transient=False)
+        super().__init__(message)
         self.code = code or self.default_code
         if status is not None:
             self.status = status
@@ -51,28 +52,6 @@ class RejectedActionError(SwitchboardRejected):
 
     status = 422
     default_code = "invalid_action"
-
-
-class SwitchboardUnavailable(SwitchboardError):
-    """A transient failure: throttled, overloaded, down, timed out or unreachable.
-
-    ``status`` is the HTTP status when there was one (429, 5xx), ``None`` for
-    timeouts and connection errors; ``retry_after`` is in seconds when the
-    switchboard said how long to wait.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str = "unavailable",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, transient=True)
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
 
 
 _BY_STATUS: dict[int, type[SwitchboardRejected]] = {

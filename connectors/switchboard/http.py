@@ -19,18 +19,12 @@ import httpx
 
 from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
-from rules.errors import CalrefError, SwitchboardError
+from rules.errors import CalrefError, SwitchboardError, SwitchboardUnavailable, WireError
 from rules.model import PhoneAction
 
 from .base import PhoneState, PublishedReferral, SwitchboardUser
-from .errors import SwitchboardUnavailable, error_for_status
-from .wire import (
-    WireError,
-    phone_from_json,
-    referral_to_json,
-    referrals_of_user_json,
-    user_from_json,
-)
+from .errors import error_for_status
+from .wire import phone_from_json, referral_to_json, referrals_of_user_json, user_from_json
 
 T = TypeVar("T")
 
@@ -130,7 +124,7 @@ class HttpSwitchboard:
             del payload["id"]  # the id is in the path
             payload["client"] = self.client_name
         except ValueError as err:
-            raise SwitchboardError(f"PUT {path}: {err}", transient=False) from None
+            raise SwitchboardError(f"PUT {path}: {err}") from None
         self._call("PUT", path, json_body=payload, key=idempotency_key)
 
     def withdraw_referral(self, user_id: str, referral_id: str, idempotency_key: str) -> None:
@@ -158,7 +152,7 @@ class HttpSwitchboard:
         headers = {}
         if key is not None:
             if not key:
-                raise SwitchboardError(f"{call}: empty idempotency key", transient=False)
+                raise SwitchboardError(f"{call}: empty idempotency key")
             headers["Idempotency-Key"] = key
         try:
             response = self._http.request(
@@ -202,9 +196,7 @@ class HttpSwitchboard:
         return error_for_status(status, text, code=code, retry_after=retry_after)
 
     def _malformed(self, method: str, path: str, problem: str) -> SwitchboardError:
-        return SwitchboardError(
-            f"switchboard {method} {path}: unexpected answer: {problem}", transient=False
-        )
+        return SwitchboardError(f"switchboard {method} {path}: unexpected answer: {problem}")
 
     def _decode(self, method: str, path: str, decode: Callable[[], T]) -> T:
         try:

@@ -11,9 +11,7 @@ import random
 import threading
 from typing import Any
 
-from rules.errors import CalrefError
-
-from .errors import SwitchboardUnavailable
+from rules.errors import CalrefError, SwitchboardUnavailable
 
 
 class InjectedFault(SwitchboardUnavailable):

@@ -26,13 +26,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.http_server import RunningServer, serve_in_thread
 from connectors.secrets import Secret
-from rules.errors import CalrefError, SwitchboardError
+from rules.errors import CalrefError, SwitchboardError, SwitchboardUnavailable, WireError
 from rules.model import PhoneAction, User
 
 from .base import PublishedReferral
-from .errors import SwitchboardRejected, SwitchboardUnavailable, UnauthorizedError
+from .errors import SwitchboardRejected, UnauthorizedError
 from .sim_state import Clock, SimulatedSwitchboard
-from .wire import WireError, action_from_json, phone_to_json, referral_to_json, user_to_json
+from .wire import action_from_json, phone_to_json, referral_to_json, user_to_json
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 

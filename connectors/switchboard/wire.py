@@ -11,15 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rules.errors import WireError
 from rules.model import ActionKind, PhoneAction, Profile
 
 from .base import PhoneMode, PhoneState, PublishedReferral, SwitchboardUser
 
 Json = dict[str, Any]
-
-
-class WireError(ValueError):
-    """A JSON document does not have the contract's shape; the message names the field."""
 
 
 def format_time(value: datetime) -> str:

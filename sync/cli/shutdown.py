@@ -27,12 +27,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rules.errors import CalrefError
+from rules.errors import CalrefError, StoreLost
 from rules.wording import plural
 from sync.config import AppConfig
 from sync.service.scheduler import ServiceScheduler
 from sync.service.service import Service
-from sync.store.db import StoreLost
 
 # The one name not taken from __name__: lines of the running service read "calref: ..."
 # (docs/cli.md and the e2e tests quote them).

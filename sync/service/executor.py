@@ -44,7 +44,7 @@ from connectors.retry import Backoff
 from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
 from connectors.switchboard.errors import UnknownUserError
 from rules import catchup
-from rules.errors import CalrefError, SwitchboardError
+from rules.errors import CalrefError, is_retryable
 from rules.model import ActionStatus, PhoneAction
 from sync.service.call_gate import CallGate
 from sync.store import Store
@@ -214,11 +214,8 @@ class Executor:
                     with self.gate.call():
                         self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
             except Exception as err:
-                transient = not isinstance(err, CalrefError) or (
-                    isinstance(err, SwitchboardError) and err.transient
-                )
                 attempts = ref.publish_attempts + 1
-                permanent = not transient or attempts >= self.retry.max_attempts
+                permanent = not _worth_retrying(err) or attempts >= self.retry.max_attempts
                 retry_at = None if permanent else now + self._delay(attempts, err)
                 if _unknown_user(err):
                     permanent, retry_at = False, now + self.unknown_user_backoff
@@ -340,7 +337,7 @@ class Executor:
                 retry_at=retry_at,
                 claimed=claimed,
             )
-        transient = not isinstance(err, SwitchboardError) or err.transient
+        transient = _worth_retrying(err)
         attempts = max(row.attempts, 1)
         if transient and attempts < self.retry.max_attempts:
             retry_at = now + self._delay(attempts, err)
@@ -430,6 +427,11 @@ class Executor:
                 listener(event)
             except Exception:
                 log.exception("action listener failed")
+
+
+def _worth_retrying(err: Exception) -> bool:
+    """Retry what the error family marks ``Retryable``, and anything unexpected (a bug)."""
+    return not isinstance(err, CalrefError) or is_retryable(err)
 
 
 def _unknown_user(err: Exception) -> bool:

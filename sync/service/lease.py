@@ -28,9 +28,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from connectors.clock import Clock
-from rules.errors import ConfigError, Problem
+from rules.errors import ConfigError, Problem, StoreLost
 from sync.store import Store
-from sync.store.db import StoreLost
 from sync.store.lease import Lease
 
 log = logging.getLogger(__name__)

@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING
 from connectors.calendars.base import CalendarSource, SyncWindow
 from connectors.clock import Clock
 from connectors.retry import Backoff
-from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
+from rules.errors import CalendarError, CalrefError, StoreError, SyncStateExpired, ThrottledError
 from sync.service.replan import PlanDiff
 from sync.service.settings import ServiceSettings
 from sync.service.source_runner import SourceRunner
 from sync.store import Store
-from sync.store.db import StoreError
 from sync.store.records import SourceState
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connectors.calendars.base import CalendarSource, SyncWindow
 from connectors.clock import Clock, VirtualClock, as_utc
 from connectors.switchboard.base import ListsReferrals, Switchboard
-from rules.errors import CalrefError, ConfigError, Problem
+from rules.errors import CalrefError, ConfigError, Problem, StoreError, StoreLost
 from rules.model import CalendarEvent, Plan, User
 from rules.wording import plural
 from sync.service.executor import ActionEvent, ActionListener, Executor
@@ -43,7 +43,6 @@ from sync.service.replan import PlanDiff, diff_plan
 from sync.service.settings import ServiceSettings
 from sync.service.source_runner import SourceRunner
 from sync.store import Store
-from sync.store.db import StoreError, StoreLost
 
 __all__ = ["Planner", "Service"]
 

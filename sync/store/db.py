@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from rules.errors import CalrefError
+from rules.errors import StoreError, StoreLost
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,6 @@ log = logging.getLogger(__name__)
 #: Connections kept open: the executor's worker threads (16 by default) each use one at a
 #: time, and with SQLAlchemy's default of 5 the others were closed and reopened per action.
 _POOL: dict[str, Any] = {"pool_size": 20, "max_overflow": 20}
-
-
-class StoreError(CalrefError):
-    """The store cannot be opened or used (bad URL, unreachable database)."""
-
-
-class StoreLost(StoreError):
-    """The store's file was deleted or replaced while this process used it: stop acting."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 
 from connectors.switchboard.base import PhoneState
+from rules.errors import StoreError
 from rules.model import ActionStatus
 from sync.store import records as rec
 from sync.store.audit import audit_values, insert_audit, upsert_phone
@@ -29,7 +30,6 @@ from sync.store.base import (
     chunked,
     referral_record,
 )
-from sync.store.db import StoreError
 
 _MOMENT_ORDER = {"end": 0, "change": 1, "start": 2}
 _FINAL = (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED, ActionStatus.FAILED)

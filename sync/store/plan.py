@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from rules.errors import StoreError
 from rules.model import ActionStatus
 from sync.store import records as rec
 from sync.store.audit import insert_audit
@@ -29,7 +30,6 @@ from sync.store.base import (
     chunked,
     referral_record,
 )
-from sync.store.db import StoreError
 
 if TYPE_CHECKING:
     from sync.service.replan import PlanDiff

@@ -20,11 +20,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
+from rules.errors import StoreError
 from rules.model import User
 from sync.store import records as rec
 from sync.store.audit import AuditStore
 from sync.store.base import USERS
-from sync.store.db import FileIdentity, StoreError, create_store_engine, sqlite_path
+from sync.store.db import FileIdentity, create_store_engine, sqlite_path
 from sync.store.execution import ExecutionStore
 from sync.store.lease import LeaseStore
 from sync.store.migrate import current_revision, head_revision, upgrade_to_head

@@ -13,7 +13,7 @@ from radicale_server import CalendarWriter, Fault, RadicaleServer, free_port
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.caldav.source import CalDAVSource
 from connectors.secrets import Secret
-from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
+from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError, is_retryable
 
 WINDOW = SyncWindow(datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 16, tzinfo=UTC))
 MAILBOX = Mailbox(user_id="alice", email="alice@example.se")
@@ -48,7 +48,7 @@ def test_server_down_is_a_transient_error_naming_the_source() -> None:
     source = CalDAVSource(calendar_url=url, mailbox=MAILBOX, timeout_seconds=2)
     with pytest.raises(CalendarError) as info:
         source.sync(WINDOW, None)
-    assert info.value.transient
+    assert is_retryable(info.value)
     assert str(info.value).startswith("caldav:alice@example.se: cannot reach the CalDAV server")
 
 
@@ -59,7 +59,7 @@ def test_server_gone_during_incremental_sync_is_transient() -> None:
         state = source.sync(WINDOW, None).state
     with pytest.raises(CalendarError) as info:
         source.sync(WINDOW, state)
-    assert info.value.transient and info.value.source == "caldav:alice@example.se"
+    assert is_retryable(info.value) and info.value.source == "caldav:alice@example.se"
 
 
 def test_throttled_requests_are_retried_after_retry_after(
@@ -97,7 +97,7 @@ def test_throttling_that_does_not_stop_raises_throttled_error(
     with pytest.raises(ThrottledError) as info:
         source.sync(WINDOW, None)
     assert sleep.waits == [5.0, 5.0]
-    assert info.value.retry_after == 5.0 and info.value.transient
+    assert info.value.retry_after == 5.0 and is_retryable(info.value)
     assert "caldav:alice@example.se" in str(info.value)
 
 
@@ -119,14 +119,14 @@ def test_server_error_is_transient(server: RadicaleServer, calendar: CalendarWri
     server.fail_next(Fault("500 Internal Server Error"))
     with pytest.raises(CalendarError) as info:
         source.sync(WINDOW, None)
-    assert info.value.transient and "HTTP 500" in str(info.value)
+    assert is_retryable(info.value) and "HTTP 500" in str(info.value)
 
 
 def test_missing_calendar_is_a_permanent_error(server: RadicaleServer) -> None:
     source = CalDAVSource(calendar_url=server.url + "nobody/nothing/", mailbox=MAILBOX)
     with pytest.raises(CalendarError) as info:
         source.sync(WINDOW, None)
-    assert not info.value.transient
+    assert not is_retryable(info.value)
     assert "no calendar at" in str(info.value)
 
 
@@ -149,7 +149,7 @@ def test_login_with_password_works_and_a_wrong_one_is_reported_without_the_passw
         )
         with pytest.raises(CalendarError) as info:
             bad.sync(WINDOW, None)
-        assert not info.value.transient
+        assert not is_retryable(info.value)
         assert "authentication failed" in str(info.value)
         assert "wrong-pw-456" not in str(info.value) and "right-pw" not in str(info.value)
         anonymous = CalDAVSource(calendar_url=writer.url, mailbox=MAILBOX)
@@ -215,7 +215,7 @@ def test_forcing_a_mode_the_server_lacks_is_a_clear_error(
     server.fail_next(no_sync_props(calendar))
     with pytest.raises(CalendarError) as info:
         source.sync(WINDOW, None)
-    assert "offers no {DAV:}sync-token" in str(info.value) and not info.value.transient
+    assert "offers no {DAV:}sync-token" in str(info.value) and not is_retryable(info.value)
 
 
 def no_sync_props(calendar: CalendarWriter) -> Fault:

@@ -10,7 +10,7 @@ from ews_doubles import calendar_item, error_message, soap_fault
 from ews_fixture import Harness, harness
 
 from connectors.calendars.base import SyncWindow
-from rules.errors import CalendarError, ThrottledError
+from rules.errors import CalendarError, ThrottledError, is_retryable
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_a_delegate_without_rights_on_the_calendar_gets_a_clear_error(ews: Harne
     ews.server.delegate_folders = ()
     with pytest.raises(CalendarError, match="Reviewer rights") as caught:
         ews.source(access_type="delegate").sync(WINDOW, None)
-    assert caught.value.transient is False
+    assert not is_retryable(caught.value)
 
 
 def test_later_polls_reuse_the_account_and_cost_one_find_and_one_get(ews: Harness) -> None:
@@ -158,7 +158,7 @@ def test_impersonation_denied_names_the_role_to_grant(ews: Harness) -> None:
     )
     with pytest.raises(CalendarError, match="ApplicationImpersonation") as caught:
         ews.source().sync(WINDOW, None)
-    assert caught.value.transient is False
+    assert not is_retryable(caught.value)
 
 
 def test_unknown_mailbox_is_a_clear_error(ews: Harness) -> None:
@@ -190,7 +190,7 @@ def test_http_503_is_retried_and_persistent_503_is_a_transient_error(ews: Harnes
         ews.server.push("FindItem", 503, "Service Unavailable")
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, None)
-    assert caught.value.transient is True
+    assert is_retryable(caught.value)
     assert len(ews.sleeps) == 3
 
 
@@ -202,4 +202,4 @@ def test_connection_failure_is_a_transient_error(ews: Harness) -> None:
     )
     with pytest.raises(CalendarError, match=r"^ews:alice@example.se: Exchange") as caught:
         ews.source().sync(WINDOW, None)
-    assert caught.value.transient is True
+    assert is_retryable(caught.value)

@@ -20,7 +20,7 @@ from gcal_doubles import (
 )
 
 from connectors.calendars.base import SyncWindow
-from rules.errors import CalendarError, SyncStateExpired, ThrottledError
+from rules.errors import CalendarError, SyncStateExpired, ThrottledError, is_retryable
 
 WINDOW = SyncWindow(
     datetime(2026, 1, 5, 7, 30, tzinfo=UTC), datetime(2026, 1, 12, 7, 30, tzinfo=UTC)
@@ -168,7 +168,7 @@ def test_throttling_that_outlasts_the_retries_raises_throttled_error_with_retry_
     with pytest.raises(ThrottledError) as caught:
         source.sync(WINDOW, None)
     assert caught.value.retry_after == 3.0
-    assert caught.value.transient is True
+    assert is_retryable(caught.value)
     assert sleeps == [3.0, 3.0]
     assert len(http.request_sequence) == 3
 
@@ -200,7 +200,7 @@ def test_forbidden_without_rate_limit_reason_is_a_permanent_error_naming_delegat
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, None)
     assert not isinstance(caught.value, ThrottledError)
-    assert caught.value.transient is False
+    assert not is_retryable(caught.value)
     assert "domain-wide delegation" in str(caught.value)
     assert sleeps == [] and len(http.request_sequence) == 1
 
@@ -220,7 +220,7 @@ def test_error_messages_never_contain_the_sync_token() -> None:
     source._library_retries = 0
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, first.state)
-    assert caught.value.transient is True
+    assert is_retryable(caught.value)
     assert "sync-token-1" not in str(caught.value)
 
 

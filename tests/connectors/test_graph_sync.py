@@ -26,7 +26,7 @@ from graph_fixture import BOX, SECRET, graph_source
 
 from connectors.calendars.base import SyncWindow
 from connectors.calendars.graph.source import GraphCalendarSource
-from rules.errors import CalendarError, ThrottledError
+from rules.errors import CalendarError, ThrottledError, is_retryable
 
 WINDOW = SyncWindow(datetime(2024, 5, 6, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC))
 DELTA_URL = f"{GRAPH}/users/{BOX}/calendarView/delta"
@@ -419,7 +419,7 @@ def test_access_denied_names_the_permission_problem(
         make_source(monkeypatch, sleeps).sync(WINDOW, None)
     assert "access denied (HTTP 403 ErrorAccessDenied" in str(caught.value)
     assert ACCESS_TOKEN not in str(caught.value)
-    assert caught.value.transient is False
+    assert not is_retryable(caught.value)
 
 
 def test_next_link_to_another_host_is_refused(

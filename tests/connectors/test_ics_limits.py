@@ -23,7 +23,7 @@ from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.ics import lines as ics_lines
 from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, parse_ics_report
 from connectors.calendars.limits import CalendarLimits, LimitExceeded, rule_steps
-from rules.errors import CalendarError
+from rules.errors import CalendarError, is_retryable
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")
 WINDOW = SyncWindow(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 15, tzinfo=UTC))
@@ -220,7 +220,7 @@ def test_a_trickling_server_is_cut_off_at_the_download_deadline() -> None:
     with pytest.raises(LimitExceeded) as caught:
         source.sync(WINDOW, None)
     assert caught.value.limit == "download_seconds"
-    assert caught.value.transient
+    assert is_retryable(caught.value)
     assert len(sent) == 7  # stopped at the first chunk after 60 virtual seconds
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, build_ics_source, redact_url
-from rules.errors import CalendarError, ConfigError, ThrottledError
+from rules.errors import CalendarError, ConfigError, ThrottledError, is_retryable
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")
 WINDOW = SyncWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
@@ -197,7 +197,7 @@ def test_a_slow_server_times_out_as_a_transient_error(server: str) -> None:
     source = IcsUrlSource(f"{server}/slow", ANNA, timeout=0.2)
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, None)
-    assert caught.value.transient
+    assert is_retryable(caught.value)
     assert caught.value.problem == "timed out after 0.2 s"
 
 
@@ -214,17 +214,17 @@ def test_429_and_503_are_throttling_with_retry_after(server: str) -> None:
 def test_client_errors_are_permanent_and_server_errors_transient(server: str) -> None:
     with pytest.raises(CalendarError) as missing:
         IcsUrlSource(f"{server}/nothing.ics", ANNA).sync(WINDOW, None)
-    assert not missing.value.transient
+    assert not is_retryable(missing.value)
     assert missing.value.problem == "HTTP 404: no calendar at this address"
     with pytest.raises(CalendarError) as boom:
         IcsUrlSource(f"{server}/boom", ANNA).sync(WINDOW, None)
-    assert boom.value.transient
+    assert is_retryable(boom.value)
 
 
 def test_a_refused_connection_is_transient() -> None:
     with pytest.raises(CalendarError) as caught:
         IcsUrlSource("http://127.0.0.1:9/cal.ics", ANNA, timeout=1).sync(WINDOW, None)
-    assert caught.value.transient
+    assert is_retryable(caught.value)
 
 
 def test_an_html_page_is_a_calendar_error_not_a_traceback(server: str) -> None:

@@ -14,16 +14,11 @@ import pytest
 
 from connectors.secrets import Secret
 from connectors.switchboard.base import PhoneMode, PublishedReferral
-from connectors.switchboard.errors import (
-    RejectedActionError,
-    SwitchboardUnavailable,
-    UnauthorizedError,
-    UnknownUserError,
-)
+from connectors.switchboard.errors import RejectedActionError, UnauthorizedError, UnknownUserError
 from connectors.switchboard.http import HttpSwitchboard
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from connectors.switchboard.simulator import RunningSimulator, create_app, run_in_thread
-from rules.errors import CalrefError, SwitchboardError
+from rules.errors import CalrefError, SwitchboardError, SwitchboardUnavailable, is_retryable
 from rules.model import PhoneAction, Profile, User
 
 TOKEN = "s3cr3t-token-for-tests"
@@ -183,7 +178,7 @@ def test_wrong_or_missing_token_is_401_and_never_echoed(sim: RunningSimulator) -
     wrong = "wrong-token-value-xyz"
     with HttpSwitchboard(sim.url, Secret(wrong)) as client, pytest.raises(UnauthorizedError) as err:
         client.get_user("anna")
-    assert not err.value.transient
+    assert not is_retryable(err.value)
     assert "HTTP 401" in str(err.value) and "GET /api/users/anna" in str(err.value)
     assert wrong not in str(err.value) and TOKEN not in str(err.value)
     with HttpSwitchboard(sim.url, None) as client, pytest.raises(UnauthorizedError):
@@ -198,7 +193,7 @@ def test_injected_503_is_transient_with_retry_after(
     set_faults(sim, fail_next=2, status=503, retry_after=3)
     with pytest.raises(SwitchboardUnavailable) as err:
         sb.apply_action("anna", PhoneAction.close(), "k")
-    assert err.value.transient and err.value.status == 503 and err.value.retry_after == 3
+    assert is_retryable(err.value) and err.value.status == 503 and err.value.retry_after == 3
     assert "HTTP 503" in str(err.value) and "injected fault" in str(err.value)
     with pytest.raises(SwitchboardUnavailable):
         sb.get_user("anna")
@@ -224,7 +219,7 @@ def test_slow_gateway_times_out_as_transient(sim: RunningSimulator) -> None:
     client = HttpSwitchboard(sim.url, Secret(TOKEN), timeout=0.2)
     with client, pytest.raises(SwitchboardUnavailable, match=r"timed out after 0\.2s") as err:
         client.apply_action("anna", PhoneAction.close(), "k")
-    assert err.value.transient and err.value.code == "timeout"
+    assert is_retryable(err.value) and err.value.code == "timeout"
     set_faults(sim, latency=0)
     with HttpSwitchboard(sim.url, Secret(TOKEN)) as client:
         retry = client.apply_action("anna", PhoneAction.close(), "k")
@@ -240,13 +235,13 @@ def test_unreachable_gateway_is_transient() -> None:
     client = HttpSwitchboard(f"http://127.0.0.1:{port}", Secret(TOKEN), timeout=2)
     with client, pytest.raises(SwitchboardUnavailable, match="cannot reach") as err:
         client.list_users()
-    assert err.value.transient and TOKEN not in str(err.value)
+    assert is_retryable(err.value) and TOKEN not in str(err.value)
 
 
 def test_switch_to_unknown_profile_is_422_permanent(sb: HttpSwitchboard) -> None:
     with pytest.raises(RejectedActionError) as err:
         sb.apply_action("anna", PhoneAction.profile_switch("car"), "k")
-    assert not err.value.transient and err.value.status == 422
+    assert not is_retryable(err.value) and err.value.status == 422
     assert "unknown profile 'car'" in str(err.value) and "POST /api/users/anna/actions" in str(
         err.value
     )
@@ -255,7 +250,7 @@ def test_switch_to_unknown_profile_is_422_permanent(sb: HttpSwitchboard) -> None
 def test_unknown_user_is_404_permanent(sb: HttpSwitchboard) -> None:
     with pytest.raises(UnknownUserError) as err:
         sb.get_user("zed")
-    assert not err.value.transient and "HTTP 404 unknown_user" in str(err.value)
+    assert not is_retryable(err.value) and "HTTP 404 unknown_user" in str(err.value)
 
 
 def test_publish_replace_and_withdraw_referral(sb: HttpSwitchboard, sim: RunningSimulator) -> None:
@@ -348,7 +343,7 @@ def test_malformed_answer_is_a_permanent_error_naming_the_field() -> None:
     sb = HttpSwitchboard("http://gw.test", None, transport=httpx.MockTransport(handler))
     with sb, pytest.raises(SwitchboardError, match=r"phone\.mode: 'odd'") as err:
         sb.get_user("anna")
-    assert not err.value.transient
+    assert not is_retryable(err.value)
 
 
 def test_html_5xx_from_a_proxy_is_transient() -> None:
@@ -358,7 +353,7 @@ def test_html_5xx_from_a_proxy_is_transient() -> None:
     sb = HttpSwitchboard("http://gw.test", None, transport=httpx.MockTransport(handler))
     with sb, pytest.raises(SwitchboardUnavailable, match="HTTP 502") as err:
         sb.apply_action("anna", PhoneAction.open(), "k")
-    assert err.value.transient
+    assert is_retryable(err.value)
 
 
 def test_client_sends_token_key_client_name_and_action_json() -> None:

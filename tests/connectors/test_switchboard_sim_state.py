@@ -12,12 +12,11 @@ from connectors.switchboard.base import PhoneMode, PublishedReferral, Switchboar
 from connectors.switchboard.errors import (
     IdempotencyConflictError,
     RejectedActionError,
-    SwitchboardUnavailable,
     UnknownUserError,
 )
 from connectors.switchboard.sim_faults import Faults
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from rules.errors import CalrefError, SwitchboardError
+from rules.errors import CalrefError, SwitchboardError, SwitchboardUnavailable, is_retryable
 from rules.model import PhoneAction, Profile, User
 
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
@@ -181,7 +180,7 @@ def test_switch_to_unknown_profile_is_rejected_and_changes_nothing(
 ) -> None:
     with pytest.raises(RejectedActionError, match="unknown profile 'car'") as err:
         board.apply_action("anna", PhoneAction.profile_switch("car"), "k")
-    assert not err.value.transient
+    assert not is_retryable(err.value)
     assert board.phone("anna").version == 0
 
 
@@ -194,7 +193,7 @@ def test_forward_to_a_non_number_is_rejected(board: SimulatedSwitchboard, number
 def test_unknown_user_is_a_permanent_error(board: SimulatedSwitchboard) -> None:
     with pytest.raises(UnknownUserError, match="'zed'") as err:
         board.get_user("zed")
-    assert not err.value.transient
+    assert not is_retryable(err.value)
     with pytest.raises(UnknownUserError):
         board.apply_action("zed", PhoneAction.open(), "k")
 
@@ -253,7 +252,7 @@ def test_fail_next_fails_before_changing_anything(board: SimulatedSwitchboard) -
     board.faults.configure(fail_next=1, status=429, retry_after=7)
     with pytest.raises(SwitchboardUnavailable) as err:
         board.apply_action("anna", PhoneAction.close(), "k")
-    assert err.value.transient and err.value.retry_after == 7 and err.value.status == 429
+    assert is_retryable(err.value) and err.value.retry_after == 7 and err.value.status == 429
     assert board.phone("anna").version == 0
     assert board.apply_action("anna", PhoneAction.close(), "k").version == 1
 
@@ -262,7 +261,7 @@ def test_lost_answer_is_carried_out_and_a_retry_replays_it(board: SimulatedSwitc
     board.faults.configure(lose_next=1)
     with pytest.raises(SwitchboardError) as err:
         board.apply_action("anna", PhoneAction.close(), "k")
-    assert err.value.transient
+    assert is_retryable(err.value)
     assert board.phone("anna").mode is PhoneMode.CLOSED
     retry = board.apply("anna", PhoneAction.close(), "k")
     assert retry.replayed and retry.value.version == 1

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from connectors.calendars.base import SyncResult, SyncWindow
 from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from rules.errors import CalendarError, SyncStateExpired, ThrottledError
+from rules.errors import CalendarError, CalendarUnavailable, SyncStateExpired, ThrottledError
 from rules.model import (
     CalendarEvent,
     PhoneAction,
@@ -148,7 +148,7 @@ def make_users(*ids: str) -> list[User]:
 
 
 def calendar_error(source: str) -> CalendarError:
-    return CalendarError(source, "HTTP 500 from the calendar server", transient=True)
+    return CalendarUnavailable(source, "HTTP 500 from the calendar server")
 
 
 def throttled(source: str, seconds: float) -> ThrottledError:

@@ -18,9 +18,9 @@ from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, 
 
 from connectors.clock import VirtualClock
 from connectors.switchboard.sim_state import SimulatedSwitchboard
+from rules.errors import StoreError, StoreLost
 from sync.service.service import Service
 from sync.store import Store
-from sync.store.db import StoreError, StoreLost
 
 needs_non_root = pytest.mark.skipif(
     hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file permissions"

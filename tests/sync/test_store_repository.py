@@ -10,8 +10,9 @@ from service_fakes import T0, make_users, meeting
 from sqlalchemy import inspect
 
 from connectors.calendars.base import SyncResult
+from rules.errors import StoreError
 from rules.model import CalendarEvent, OrganizerKind, ShowAs
-from sync.store import Store, StoreError
+from sync.store import Store
 from sync.store.migrate import current_revision, head_revision, pending_diff
 
 

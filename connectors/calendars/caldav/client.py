@@ -21,7 +21,13 @@ from caldav.lib import error as dav_error
 
 from connectors.retry import GiveUp, Retrying, RetryLater, Sleep
 from connectors.secrets import Secret
-from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
+from rules.errors import (
+    CalendarError,
+    CalendarUnavailable,
+    CalrefError,
+    SyncStateExpired,
+    ThrottledError,
+)
 from rules.wording import plural
 
 CTAG_TAG = "{http://calendarserver.org/ns/}getctag"
@@ -118,20 +124,17 @@ class CalDAVCollection:
             if status == 404 or isinstance(err, dav_error.NotFoundError):
                 return CalendarError(self._id, f"no calendar at {self._url} ({doing})")
             if status is not None and status >= 500:
-                return CalendarError(
-                    self._id, f"server error HTTP {status} while {doing}", transient=True
-                )
+                return CalendarUnavailable(self._id, f"server error HTTP {status} while {doing}")
             code = f"HTTP {status}" if status is not None else type(err).__name__
             return CalendarError(self._id, f"{doing} failed: {code}")
         if isinstance(err, OSError):  # niquests/requests connection errors and timeouts
             host = urlsplit(self._url).netloc
-            return CalendarError(
+            return CalendarUnavailable(
                 self._id,
                 f"cannot reach the CalDAV server {host} while {doing} ({type(err).__name__})",
-                transient=True,
             )
-        return CalendarError(
-            self._id, f"unexpected reply while {doing} ({type(err).__name__})", transient=True
+        return CalendarUnavailable(
+            self._id, f"unexpected reply while {doing} ({type(err).__name__})"
         )
 
 

@@ -34,7 +34,7 @@ from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_
 from connectors.calendars.organizer import parse_address
 from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.secrets import read_secret
-from rules.errors import CalendarError, CalrefError, ThrottledError
+from rules.errors import CalendarError, CalendarUnavailable, CalrefError, ThrottledError
 from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
 
 FIELDS = (
@@ -293,7 +293,7 @@ class EwsCalendarSource:
         if isinstance(err, ews.UnauthorizedError):
             return CalendarError(self._id, "the Exchange server refused the service account login")
         if isinstance(err, ews.CASError):
-            return CalendarError(self._id, "Exchange front end (CAS) error", transient=True)
+            return CalendarUnavailable(self._id, "Exchange front end (CAS) error")
         transient = (
             ews.ErrorInternalServerTransientError,
             ews.ErrorTimeoutExpired,
@@ -303,13 +303,9 @@ class EwsCalendarSource:
             ews.ErrorTooManyObjectsOpened,
         )
         if isinstance(err, transient):
-            return CalendarError(
-                self._id, f"Exchange temporarily unavailable ({name})", transient=True
-            )
+            return CalendarUnavailable(self._id, f"Exchange temporarily unavailable ({name})")
         if isinstance(err, ews.TransportError | requests.RequestException | OSError):
-            return CalendarError(
-                self._id, f"cannot reach the Exchange server ({name})", transient=True
-            )
+            return CalendarUnavailable(self._id, f"cannot reach the Exchange server ({name})")
         return CalendarError(self._id, f"Exchange answered with an error ({name})")
 
 

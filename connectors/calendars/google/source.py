@@ -35,7 +35,13 @@ from connectors.calendars.google.mapping import EventMapper
 from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.retry_after import parse_retry_after
 from connectors.secrets import read_secret
-from rules.errors import CalendarError, CalrefError, SyncStateExpired, ThrottledError
+from rules.errors import (
+    CalendarError,
+    CalendarUnavailable,
+    CalrefError,
+    SyncStateExpired,
+    ThrottledError,
+)
 from rules.model import CalendarEvent
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.readonly",)
@@ -308,7 +314,7 @@ class _HttpProblem:
             )
         if self.status == 404:
             return CalendarError(source, f"calendar not found ({text})")
-        return CalendarError(source, text, transient=self.status >= 500)
+        return (CalendarUnavailable if self.status >= 500 else CalendarError)(source, text)
 
 
 def _classify(err: Any) -> _HttpProblem:
@@ -343,8 +349,8 @@ def _transport_error(source: str, err: Exception) -> CalendarError:
             "grants the calendar.readonly scope to this client ID",
         )
     if isinstance(err, TransportError | OSError | TimeoutError):
-        return CalendarError(source, f"network error ({type(err).__name__})", transient=True)
-    return CalendarError(source, f"unexpected failure ({type(err).__name__})", transient=True)
+        return CalendarUnavailable(source, f"network error ({type(err).__name__})")
+    return CalendarUnavailable(source, f"unexpected failure ({type(err).__name__})")
 
 
 def load_credentials(connection: GoogleConnection, subject: str) -> Any:

@@ -29,7 +29,7 @@ from connectors.calendars.graph.clouds import graph_scope
 from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
-from rules.errors import CalendarError, SyncStateExpired, ThrottledError
+from rules.errors import CalendarError, CalendarUnavailable, SyncStateExpired, ThrottledError
 from rules.wording import plural
 
 RETRY_STATUSES = frozenset({429, 503, 504})
@@ -135,11 +135,11 @@ class GraphClient:
                         http_client=_MsalHttpAdapter(self.http),
                     )
                 except (ValueError, httpx.HTTPError) as err:
-                    raise CalendarError(
+                    unreachable = isinstance(err, httpx.HTTPError)
+                    raise (CalendarUnavailable if unreachable else CalendarError)(
                         source,
                         f"cannot reach the sign-in authority for tenant {self.tenant_id}: "
                         f"{type(err).__name__}",
-                        transient=isinstance(err, httpx.HTTPError),
                     ) from None
             return self._app
 
@@ -149,8 +149,8 @@ class GraphClient:
         try:
             result = app.acquire_token_for_client(scopes=[self.scope])
         except httpx.HTTPError as err:
-            raise CalendarError(
-                source, f"token request failed: {type(err).__name__}", transient=True
+            raise CalendarUnavailable(
+                source, f"token request failed: {type(err).__name__}"
             ) from None
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
@@ -229,7 +229,7 @@ class GraphClient:
         def give_up(err: Exception, attempts: int, wait: float | None) -> Exception:
             tries = f"after {plural(attempts, 'attempt')}"
             if isinstance(err, _NetworkError):
-                return CalendarError(source, f"{what}: network error ({err})", transient=True)
+                return CalendarUnavailable(source, f"{what}: network error ({err})")
             assert isinstance(err, _Busy)
             code, _ = _error_of(err.response)
             detail = f"HTTP {err.response.status_code}" + (f" {code}" if code else "")
@@ -237,9 +237,7 @@ class GraphClient:
                 return ThrottledError(
                     source, f"{what}: throttled ({detail}) {tries}", retry_after=wait
                 )
-            return CalendarError(
-                source, f"{what}: service unavailable ({detail}) {tries}", transient=True
-            )
+            return CalendarUnavailable(source, f"{what}: service unavailable ({detail}) {tries}")
 
         response = self._retrying.call(attempt, classify=_retryable, give_up=give_up)
         return self._decode(response, source, what, delta)
@@ -272,7 +270,8 @@ class GraphClient:
             )
         if status == 404:
             raise GraphNotFound(source, f"{what}: not found ({detail})")
-        raise CalendarError(source, f"{what}: failed ({detail})", transient=status >= 500)
+        failed = CalendarUnavailable if status >= 500 else CalendarError
+        raise failed(source, f"{what}: failed ({detail})")
 
 
 class GraphNotFound(CalendarError):

@@ -30,10 +30,10 @@ import httpx
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.ics.parse import parse_ics_report
-from connectors.calendars.limits import CalendarLimits, LimitExceeded
+from connectors.calendars.limits import CalendarLimits, DeadlineExceeded, LimitExceeded
 from connectors.retry_after import parse_retry_after
 from connectors.secrets import Secret
-from rules.errors import CalendarError, ThrottledError
+from rules.errors import CalendarError, CalendarUnavailable, ThrottledError
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,10 @@ class IcsUrlSource:
         try:
             status, body, etag, modified = self._fetch_in_time(headers)
         except httpx.TimeoutException:
-            raise CalendarError(
-                self.id, f"timed out after {self.timeout:g} s", transient=True
-            ) from None
+            raise CalendarUnavailable(self.id, f"timed out after {self.timeout:g} s") from None
         except httpx.TransportError as err:
             problem = self._scrub(f"cannot connect ({type(err).__name__}: {err})")
-            raise CalendarError(self.id, problem, transient=True) from None
+            raise CalendarUnavailable(self.id, problem) from None
         if status == 304:
             if old is None or not conditional:
                 raise CalendarError(self.id, "HTTP 304 to a request that was not conditional")
@@ -241,11 +239,10 @@ class IcsUrlSource:
         )
 
     def _late(self) -> LimitExceeded:
-        return LimitExceeded(
+        return DeadlineExceeded(
             self.id,
             "download_seconds",
             f"the download took longer than {self.download_seconds:g} s",
-            transient=True,
         )
 
     def _fetch_in_time(self, headers: dict[str, str]) -> tuple[int, bytes, str | None, str | None]:
@@ -325,7 +322,7 @@ class IcsUrlSource:
         if 400 <= code < 500:
             raise CalendarError(self.id, f"HTTP {code}: the server refused the request")
         if code >= 500:
-            raise CalendarError(self.id, f"HTTP {code}: server error", transient=True)
+            raise CalendarUnavailable(self.id, f"HTTP {code}: server error")
         if code != 304 and not 200 <= code < 300:
             raise CalendarError(self.id, f"unexpected HTTP status {code}")
 
