@@ -45,10 +45,11 @@ from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboa
 from connectors.switchboard.errors import UnknownUserError
 from rules import catchup
 from rules.errors import CalrefError, is_retryable
-from rules.model import ActionStatus, PhoneAction
+from rules.model import ActionStatus, Moment, PhoneAction
 from sync.service.call_gate import CallGate
 from sync.store import Store
 from sync.store import records as rec
+from sync.store.records import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,16 @@ class ActionEvent:
 
     ``outcome``: ``sent``, ``noop`` (action none, nothing to send), ``missed``,
     ``kept`` (a manual change was left alone), ``retry``, ``parked`` (the
-    switchboard does not know the user; tried again later) or ``failed``.
+    switchboard does not know the user; tried again later) or ``failed``
+    (``sync.store.records.Outcome``).
     """
 
     user: str
     at: datetime
     due_at: datetime
-    moment: str
+    moment: Moment
     action: PhoneAction
-    outcome: str
+    outcome: Outcome
     detail: str
     referral_id: str
     idempotency_key: str
@@ -193,10 +195,10 @@ class Executor:
                 return
             if ref.active:
                 key = f"publish:{ref.id}:{ref.content_hash}:{ref.plan_version}"
-                outcome, new_hash = "published", ref.content_hash
+                outcome, new_hash = Outcome.PUBLISHED, ref.content_hash
             else:
                 key = f"withdraw:{ref.id}:{ref.published_hash}:{ref.plan_version}"
-                outcome, new_hash = "withdrawn", None
+                outcome, new_hash = Outcome.WITHDRAWN, None
             try:
                 if ref.active:
                     published = PublishedReferral(
@@ -224,7 +226,7 @@ class Executor:
                     ref.id,
                     now,
                     published_hash=ref.published_hash,
-                    outcome="failed" if permanent else "retry",
+                    outcome=Outcome.FAILED if permanent else Outcome.RETRY,
                     key=key,
                     error=str(err),
                     retry_at=retry_at,
@@ -264,7 +266,7 @@ class Executor:
                 break
             events.append(event)
             self._notify(event)
-            if event.outcome in ("retry", "parked"):
+            if event.outcome in (Outcome.RETRY, Outcome.PARKED):
                 break
         return events
 
@@ -288,12 +290,12 @@ class Executor:
         verdict = catchup.decide(step, siblings, mark, now, late_after=self.late_after)
         match verdict.kind:
             case catchup.Catchup.NOTHING:
-                return self._finish(row, now, ActionStatus.DONE, "noop", verdict.detail)
+                return self._finish(row, now, ActionStatus.DONE, Outcome.NOOP, verdict.detail)
             case catchup.Catchup.MISSED:
-                return self._finish(row, now, ActionStatus.MISSED, "missed", verdict.detail)
+                return self._finish(row, now, ActionStatus.MISSED, Outcome.MISSED, verdict.detail)
             case catchup.Catchup.KEPT:
                 return self._finish(
-                    row, now, ActionStatus.KEPT, "kept", verdict.detail, phone=phone
+                    row, now, ActionStatus.KEPT, Outcome.KEPT, verdict.detail, phone=phone
                 )
             case catchup.Catchup.RESEND | catchup.Catchup.LATE | catchup.Catchup.NOW:
                 return self._send(row, now, verdict.detail)
@@ -312,7 +314,9 @@ class Executor:
         except Exception as err:
             return self._failed_call(row, now, err, claimed=True)
         log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
-        return self._finish(row, now, ActionStatus.DONE, "sent", note, phone=state, claimed=True)
+        return self._finish(
+            row, now, ActionStatus.DONE, Outcome.SENT, note, phone=state, claimed=True
+        )
 
     def _failed_call(
         self, row: rec.StoredAction, now: datetime, err: Exception, *, claimed: bool = False
@@ -331,7 +335,7 @@ class Executor:
                 row,
                 now,
                 ActionStatus.PENDING,
-                "parked",
+                Outcome.PARKED,
                 f"parked: {err}",
                 error=_unknown_user_text(err),
                 retry_at=retry_at,
@@ -353,7 +357,7 @@ class Executor:
                 row,
                 now,
                 ActionStatus.PENDING,
-                "retry",
+                Outcome.RETRY,
                 f"attempt {attempts}: {err}",
                 error=str(err),
                 retry_at=retry_at,
@@ -365,7 +369,7 @@ class Executor:
             row,
             now,
             ActionStatus.FAILED,
-            "failed",
+            Outcome.FAILED,
             f"{why}: {err}",
             error=str(err),
             claimed=claimed,
@@ -381,8 +385,8 @@ class Executor:
         self,
         row: rec.StoredAction,
         now: datetime,
-        status: str,
-        outcome: str,
+        status: ActionStatus,
+        outcome: Outcome,
         detail: str,
         *,
         phone: PhoneState | None = None,

@@ -30,7 +30,7 @@ from sync.service.replan import PlanDiff
 from sync.service.settings import ServiceSettings
 from sync.service.source_runner import SourceRunner
 from sync.store import Store
-from sync.store.records import SourceState
+from sync.store.records import AuditKind, Outcome, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class SourcePolling:
             message,
         )
         if not isinstance(err, CalendarError):
-            self.store.audit(now, user_id, "source", "error", message)
+            self.store.audit(now, user_id, AuditKind.SOURCE, Outcome.ERROR, message)
 
 
 def _outcome(source_id: str, future: Future[bool]) -> bool:

@@ -43,6 +43,7 @@ from sync.service.replan import PlanDiff, diff_plan
 from sync.service.settings import ServiceSettings
 from sync.service.source_runner import SourceRunner
 from sync.store import Store
+from sync.store.records import AuditKind, Outcome
 
 __all__ = ["Planner", "Service"]
 
@@ -214,7 +215,7 @@ class Service(LeaseHolding, SourcePolling):
                     log.error(
                         "user %s: planning failed, keeping the previous plan: %s", user_id, err
                     )
-                    self.store.audit(now, user_id, "plan", "error", str(err))
+                    self.store.audit(now, user_id, AuditKind.PLAN, Outcome.ERROR, str(err))
                     out[user_id] = None
                     continue
                 plans[user_id] = plan

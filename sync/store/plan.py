@@ -253,12 +253,12 @@ def _write_action_changes(conn: Connection, diff: PlanDiff, version: int, now: d
 
     audits: list[dict[str, Any]] = []
 
-    def audit(row: dict[str, Any], outcome: str, detail: str) -> None:
+    def audit(row: dict[str, Any], outcome: rec.Outcome, detail: str) -> None:
         audits.append(
             {
                 "at": now,
                 "user_id": row["user_id"],
-                "kind": "plan",
+                "kind": rec.AuditKind.PLAN,
                 "outcome": outcome,
                 "action_id": row["id"],
                 "referral_id": row["referral_id"],
@@ -281,17 +281,17 @@ def _write_action_changes(conn: Connection, diff: PlanDiff, version: int, now: d
         )
         if upd.rearm:
             _rearm(row)
-            audit(row, "rescheduled", f"due {upd.due_at}")
+            audit(row, rec.Outcome.RESCHEDULED, f"due {upd.due_at}")
     for action_id in diff.cancels:
         row = row_of(action_id)
         row.update(status=ActionStatus.CANCELLED, plan_version=version)
-        audit(row, "cancelled", "no longer in the plan")
+        audit(row, rec.Outcome.CANCELLED, "no longer in the plan")
     for action_id in diff.end_now:
         row = row_of(action_id)
         row.update(due_at=now, plan_version=version)
         if row["status"] != ActionStatus.PENDING:
             _rearm(row)
-        audit(row, "end_now", "referral withdrawn or cut short while running")
+        audit(row, rec.Outcome.END_NOW, "referral withdrawn or cut short while running")
     conn.execute(
         _update_by_id(ACTIONS, _ACTION_MUTABLE),
         [{"b_id": r["id"]} | {c: r[c] for c in _ACTION_MUTABLE} for r in rows.values()],

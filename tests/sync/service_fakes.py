@@ -17,6 +17,7 @@ from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.errors import CalendarError, CalendarUnavailable, SyncStateExpired, ThrottledError
 from rules.model import (
     CalendarEvent,
+    Moment,
     PhoneAction,
     Plan,
     PlannedAction,
@@ -114,8 +115,8 @@ def subject_planner(user: User, events: list[CalendarEvent], window: SyncWindow)
         )
         referrals.append(referral)
         for moment, at, action in (
-            ("start", event.start, start_action),
-            ("end", event.end, end_action),
+            (Moment.START, event.start, start_action),
+            (Moment.END, event.end, end_action),
         ):
             actions.append(
                 PlannedAction(
