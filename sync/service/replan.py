@@ -1,7 +1,8 @@
 """Re-planning: compare a user's new plan with the stored one and say what must change.
 
 This is a pure function of (new plan, stored referrals, stored actions, now): no
-I/O. ``Store.apply_diff`` writes the result in one transaction.
+I/O. Its result is a ``sync.store.changes.PlanDiff``, which ``Store.apply_diffs``
+(``sync.store.plan``) writes in one transaction.
 
 Identity. A referral keeps the id of the stored referral it continues (they
 share an event); a new one gets an id derived from the user and its first event
@@ -24,7 +25,6 @@ Rules (see docs/service.md):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.calendars.base import SyncWindow
@@ -37,72 +37,17 @@ from rules.model import (
     PlannedAction,
     Referral,
 )
+from sync.store.changes import (
+    ActionUpdate,
+    NewAction,
+    PlanDiff,
+    ReferralUpsert,
+    ReferralWithdrawal,
+)
 from sync.store.records import StoredAction, StoredReferral
 
 #: statuses of a start action meaning "the referral's phone control has begun"
 STARTED_STATUSES = frozenset({ActionStatus.DONE, ActionStatus.SENDING, ActionStatus.FAILED})
-
-
-@dataclass(frozen=True)
-class ReferralUpsert:
-    """A referral the plan wants, with its stable id and generation."""
-
-    id: str
-    generation: int
-    referral: Referral
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class NewAction:
-    """An action to insert."""
-
-    identity: str
-    referral_id: str
-    generation: int
-    moment: Moment
-    ordinal: int
-    planned: PlannedAction
-    referral_end: datetime
-    status: str = ActionStatus.PENDING
-
-
-@dataclass(frozen=True)
-class ActionUpdate:
-    """A change to a stored action; ``rearm`` sets it pending again with revision + 1."""
-
-    id: int
-    planned: PlannedAction
-    referral_end: datetime
-    rearm: bool
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class ReferralWithdrawal:
-    """A stored referral the plan no longer has; ``expired`` ones ended before the window."""
-
-    id: str
-    expired: bool
-
-
-@dataclass
-class PlanDiff:
-    """Everything a re-plan changes for one user."""
-
-    user: str
-    upserts: list[ReferralUpsert] = field(default_factory=list)
-    withdrawals: list[ReferralWithdrawal] = field(default_factory=list)
-    new_actions: list[NewAction] = field(default_factory=list)
-    updates: list[ActionUpdate] = field(default_factory=list)
-    cancels: list[int] = field(default_factory=list)
-    end_now: list[int] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.withdrawals or self.new_actions or self.cancels or self.end_now) and all(
-            not u.rearm for u in self.updates
-        )
 
 
 def referral_id(user: str, referral: Referral) -> str:

@@ -4,15 +4,15 @@
 re-plan is all or nothing); ``plan_states`` reads what the planner compares
 against for many users at once. Both use SQLAlchemy Core and multi-row
 statements: start-up re-plans every user, and per-user ORM round trips used to
-cost more than planning itself. Carrying the plan out is in
-``sync.store.execution``.
+cost more than planning itself. What a re-plan changes is a
+``sync.store.changes.PlanDiff``; carrying the plan out is in ``sync.store.execution``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -30,9 +30,7 @@ from sync.store.base import (
     chunked,
     referral_record,
 )
-
-if TYPE_CHECKING:
-    from sync.service.replan import PlanDiff
+from sync.store.changes import PlanDiff
 
 PlanState = tuple[list[rec.StoredReferral], list[rec.StoredAction]]
 

@@ -26,6 +26,7 @@ from rules.model import (
     ShowAs,
     User,
 )
+from sync.service.lease import LeaderLease
 from sync.service.service import Service
 from sync.service.settings import ServiceSettings
 from sync.store import Store
@@ -171,6 +172,8 @@ def build_service(
     clock: VirtualClock,
     calendars: dict[str, list[FakeCalendar]],
     users: list[User],
+    *,
+    lease: LeaderLease | None = None,
     **settings: object,
 ) -> Service:
     """A service with the subject planner, one worker (deterministic) and a seeded rng."""
@@ -185,6 +188,7 @@ def build_service(
         clock,
         ServiceSettings(**options),  # type: ignore[arg-type]
         rng=random.Random(7),
+        lease=lease,
     )
 
 

@@ -16,11 +16,11 @@ from service_fakes import (
 )
 
 from connectors.clock import VirtualClock
+from connectors.retry import Backoff
 from connectors.switchboard.base import PhoneMode
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.model import PhoneAction
 from sync.cli.status import format_status, status_report
-from sync.service.executor import RetryPolicy
 from sync.store import Store
 
 H = timedelta(hours=1)
@@ -69,8 +69,8 @@ def test_transient_switchboard_errors_are_retried_with_backoff_then_succeed(
     users = make_users("anna")
     sim = SimulatedSwitchboard(users, clock=clock.now)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
-    retry = RetryPolicy(base=timedelta(seconds=10), jitter=0.0)
-    service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users, retry=retry)
+    retry = Backoff(base=10.0, cap=300.0)
+    service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users, retry_backoff=retry)
     service.start()
     sim.faults.configure(fail_next=3, retry_after=0)
     clock.set(T0 + H)
@@ -146,7 +146,7 @@ def test_failing_source_backs_off_exponentially_and_honours_retry_after(
         clock,
         {"anna": [cal]},
         users,
-        source_backoff_base=timedelta(seconds=100),
+        source_backoff=Backoff(base=100.0, cap=3600.0, jitter=0.25),
     )
     service.start()
     cal.fail_with = calendar_error("a")

@@ -48,9 +48,13 @@ class Node:
         users = make_users("anna")
         self.store = open_store()
         self.service: Service = build_service(
-            self.store, sim, clock, {"anna": [self.calendar]}, users
+            self.store,
+            sim,
+            clock,
+            {"anna": [self.calendar]},
+            users,
+            lease=LeaderLease(self.store, clock, name, ttl=TTL),
         )
-        self.service.lease = LeaderLease(self.store, clock, name, ttl=TTL)
         self.sent: list[ActionEvent] = []
         self.service.add_action_listener(self.sent.append)
         self.lost = 0
