@@ -49,7 +49,7 @@ def build_switchboard(app: AppConfig, clock: Clock) -> Switchboard:
     cfg = app.file.switchboard
     if cfg.kind == "simulator":
         log.info("switchboard: the embedded simulator (no real phones are changed)")
-        return SimulatedSwitchboard(app.users, clock=clock.now)
+        return SimulatedSwitchboard(app.users, clock=clock)
     token = None
     if cfg.token_env or cfg.token_file:
         token = read_secret(env=cfg.token_env, file=cfg.token_file, what="switchboard token")

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 from connectors.calendars.google.push import Channel, GoogleChannelManager
 from connectors.calendars.google.source import GoogleCalendarSource
 from connectors.calendars.graph.push import Subscription, SubscriptionManager
+from connectors.clock import Clock
 from rules.errors import CalrefError
 from sync.store.push import PushKind, PushStore, StoredPush
 
@@ -45,7 +45,7 @@ class PushState:
         google: GoogleChannelManager | None,
         graph_sources: dict[str, str],
         google_sources: dict[str, GoogleCalendarSource],
-        clock: Callable[[], datetime],
+        clock: Clock,
         google_source_for: GoogleSourceFor | None = None,
     ) -> None:
         self.store = store
@@ -69,7 +69,7 @@ class PushState:
         except Exception as err:
             log.warning("push: stored subscriptions not read, new ones are made: %s", err)
             return []
-        now = self.clock()
+        now = self.clock.now()
         taken: list[StoredPush] = []
         claimed: set[tuple[PushKind, str]] = set()  # (kind, source id) already given a subscription
         # the latest expiry of a source first: a duplicate (older) one becomes an orphan
@@ -201,7 +201,7 @@ class PushState:
 
     def retire_orphans(self) -> None:
         """Delete orphans remotely, then from the store; failures wait for the next upkeep."""
-        now = self.clock()
+        now = self.clock.now()
         for key, row in list(self.orphans.items()):
             if row.expires > now:
                 try:

@@ -31,7 +31,7 @@ def test_manual_change_during_referral_survives_the_end_action(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()
@@ -52,7 +52,7 @@ def test_end_action_runs_when_nobody_touched_the_phone(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "bo")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()
@@ -67,7 +67,7 @@ def test_transient_switchboard_errors_are_retried_with_backoff_then_succeed(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
     retry = Backoff(base=10.0, cap=300.0)
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users, retry_backoff=retry)
@@ -95,7 +95,7 @@ def test_permanent_error_is_recorded_and_shown_in_status(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|switch boat")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()
@@ -117,7 +117,7 @@ def test_broken_source_does_not_stop_another_users_actions(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "bo")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal_a = FakeCalendar("a", [meeting("a1", T0 + H, 60, "close|open")])
     cal_b = FakeCalendar("b", [meeting("b1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal_a], "bo": [cal_b]}, users)
@@ -138,7 +138,7 @@ def test_failing_source_backs_off_exponentially_and_honours_retry_after(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("a", [])
     service = build_service(
         sqlite_store,
@@ -174,7 +174,7 @@ def test_expired_sync_state_triggers_a_full_resync(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("a", [meeting("a1", T0 + H, 60)])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()

@@ -63,7 +63,7 @@ def _service(
     store: Store, clock: VirtualClock, hostile: HostileCalendar, **settings: object
 ) -> tuple[Service, SimulatedSwitchboard, FakeCalendar]:
     users = make_users("anna", "bob")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     anna = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(minutes=10), 30)])
     options: dict[str, object] = {
         "sync_wait": timedelta(seconds=WAIT),

@@ -65,7 +65,7 @@ def test_a_user_the_switchboard_does_not_know_is_parked_not_failed(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "carl")
-    sim = SimulatedSwitchboard(users[:1], clock=clock.now)  # the directory lacks carl
+    sim = SimulatedSwitchboard(users[:1], clock=clock)  # the directory lacks carl
     calendars = _calendars()
     service = build_service(sqlite_store, sim, clock, calendars, users)
     service.start()
@@ -88,7 +88,7 @@ def test_a_user_the_switchboard_does_not_know_is_parked_not_failed(
     assert sqlite_store.referrals("carl")[0].publish_error is None  # not failed for good
 
     # the directory learns carl; the next start (config or directory change) retries at once
-    fixed = SimulatedSwitchboard(users, clock=clock.now)
+    fixed = SimulatedSwitchboard(users, clock=clock)
     clock.advance(timedelta(minutes=1))
     again = build_service(sqlite_store, fixed, clock, calendars, users)
     events = again.start()
@@ -101,7 +101,7 @@ def test_referrals_a_restarted_gateway_lost_are_published_again(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     gateway = Gateway(sim)
     calendars = {"anna": _calendars()["anna"]}
     service = build_service(sqlite_store, gateway, clock, calendars, users)
@@ -110,14 +110,14 @@ def test_referrals_a_restarted_gateway_lost_are_published_again(
     assert len(published) == 1
 
     assert service.check_referrals(force=True) == []  # nothing lost: nothing republished
-    restarted = SimulatedSwitchboard(users, clock=clock.now)  # the gateway came back empty
+    restarted = SimulatedSwitchboard(users, clock=clock)  # the gateway came back empty
     gateway.restart_as(restarted)
     clock.advance(service.settings.referral_check_interval)
     service.tick()
     assert service.check_referrals() == []  # checked at the tick; the next only after 5 min
     assert [r.id for r in restarted.referrals("anna")] == published
 
-    again = SimulatedSwitchboard(users, clock=clock.now)
+    again = SimulatedSwitchboard(users, clock=clock)
     gateway.restart_as(again)
     clock.advance(service.settings.referral_check_interval)
     service.tick()
@@ -128,14 +128,14 @@ def test_a_parked_user_is_tried_again_once_the_directory_lists_them(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "carl")
-    gateway = Gateway(SimulatedSwitchboard(users[:1], clock=clock.now))
+    gateway = Gateway(SimulatedSwitchboard(users[:1], clock=clock))
     service = build_service(sqlite_store, gateway, clock, _calendars(), users)
     service.start()
     clock.set(T0 + timedelta(minutes=10))
     service.execute_due()
     assert sqlite_store.parked_users(clock.now()) == ["carl"]
 
-    updated = SimulatedSwitchboard(users, clock=clock.now)  # the directory now has carl
+    updated = SimulatedSwitchboard(users, clock=clock)  # the directory now has carl
     gateway.restart_as(updated)
     clock.advance(service.settings.referral_check_interval)  # well before the 30 min backoff
     events = service.tick()
