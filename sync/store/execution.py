@@ -1,6 +1,8 @@
 """The store's side of carrying out the plan: due actions, their outcomes, the referrals outbox.
 
-These are the executor's hot paths (a few statements per phone action, while up
+The executor (``sync.service.executor``) reads and finishes due actions here,
+the outbox (``sync.service.outbox``) the referrals to publish. These are the
+executor's hot paths (a few statements per phone action, while up
 to ``concurrency`` threads wait on the switchboard), so they use SQLAlchemy Core
 and one statement where the ORM needed a load and a flush: ``claim`` marks an
 action ``sending`` with one guarded ``UPDATE ... RETURNING`` in its own
