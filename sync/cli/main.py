@@ -146,7 +146,7 @@ def run(
     """
     from connectors.clock import SystemClock
     from sync.cli.logs import setup_logging
-    from sync.cli.runtime import build_service
+    from sync.cli.runtime import build_service, open_store
     from sync.cli.shutdown import run_until_stopped
     from sync.config import load_config
     from sync.service.lease import LeaderLease
@@ -154,8 +154,8 @@ def run(
     setup_logging(as_json=log_json)
     cfg = load_config(config)
     clock = SystemClock()
-    service = build_service(cfg, clock)
-    service.lease = LeaderLease(service.store, clock)
+    store = open_store(cfg)
+    service = build_service(cfg, clock, store=store, lease=LeaderLease(store, clock))
     code = run_until_stopped(cfg, service)
     if code:
         raise typer.Exit(code)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from connectors.clock import VirtualClock
 from connectors.secrets import Secret
 from connectors.switchboard.base import PhoneMode, PublishedReferral
 from connectors.switchboard.errors import RejectedActionError, UnauthorizedError, UnknownUserError
@@ -36,21 +37,13 @@ ANNA = User(
 )
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(T0)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> Iterator[RunningSimulator]:
+def sim(clock: VirtualClock) -> Iterator[RunningSimulator]:
     board = SimulatedSwitchboard([ANNA, User("bo", "Bo", "bo@example.se", "2345")], clock=clock)
     running = run_in_thread(create_app(board, token=TOKEN))
     yield running
@@ -85,7 +78,7 @@ def test_lists_users_with_profiles_and_open_phone(sb: HttpSwitchboard) -> None:
 
 
 def test_each_action_sets_the_phone_and_route_follows(
-    sb: HttpSwitchboard, sim: RunningSimulator, clock: FakeClock
+    sb: HttpSwitchboard, sim: RunningSimulator, clock: VirtualClock
 ) -> None:
     with raw(sim) as http:
 
@@ -97,10 +90,10 @@ def test_each_action_sets_the_phone_and_route_follows(
         assert state.changed_at == T0
         assert route()["target"] == "operator"
 
-        clock.now = T0 + timedelta(minutes=3)
+        clock.set(T0 + timedelta(minutes=3))
         state = sb.apply_action("anna", PhoneAction.forward("00701234567"), "k-fwd")
         assert (state.mode, state.forward_number) == (PhoneMode.FORWARDED, "00701234567")
-        assert state.changed_at == clock.now
+        assert state.changed_at == clock.now()
         assert route()["target"] == "00701234567"
 
         state = sb.apply_action("anna", PhoneAction.open(), "k-open")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connectors.clock import VirtualClock
 from connectors.switchboard.base import PhoneMode, PublishedReferral, Switchboard
 from connectors.switchboard.errors import (
     IdempotencyConflictError,
@@ -20,17 +21,6 @@ from rules.errors import CalrefError, SwitchboardError, SwitchboardUnavailable, 
 from rules.model import PhoneAction, Profile, User
 
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
 
 
 ANNA = User(
@@ -48,12 +38,12 @@ BO = User("bo", "Bo Ek", "bo@example.se", "2345")
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> VirtualClock:
+    return VirtualClock(T0)
 
 
 @pytest.fixture
-def board(clock: FakeClock) -> SimulatedSwitchboard:
+def board(clock: VirtualClock) -> SimulatedSwitchboard:
     return SimulatedSwitchboard([ANNA, BO], clock=clock)
 
 
@@ -90,12 +80,12 @@ def test_user_without_profiles_gets_an_extension_profile(board: SimulatedSwitchb
 
 
 def test_close_forward_open_change_mode_and_bump_version(
-    board: SimulatedSwitchboard, clock: FakeClock
+    board: SimulatedSwitchboard, clock: VirtualClock
 ) -> None:
     closed = board.apply_action("anna", PhoneAction.close(), "k1")
     assert (closed.mode, closed.version, closed.changed_by) == (PhoneMode.CLOSED, 1, "calref")
     assert closed.changed_at == T0
-    clock.advance(minutes=5)
+    clock.advance(timedelta(minutes=5))
     fwd = board.apply_action("anna", PhoneAction.forward("00701112233"), "k2")
     assert (fwd.mode, fwd.forward_number, fwd.version) == (PhoneMode.FORWARDED, "00701112233", 2)
     assert fwd.changed_at == T0 + timedelta(minutes=5)
@@ -147,11 +137,11 @@ def test_manual_change_records_the_other_client(board: SimulatedSwitchboard) -> 
 
 
 def test_repeated_key_replays_without_a_second_change(
-    board: SimulatedSwitchboard, clock: FakeClock
+    board: SimulatedSwitchboard, clock: VirtualClock
 ) -> None:
     first = board.apply("anna", PhoneAction.close(), "same")
     board.manual_change("anna", PhoneAction.open())
-    clock.advance(minutes=1)
+    clock.advance(timedelta(minutes=1))
     again = board.apply("anna", PhoneAction.close(), "same")
     assert again.replayed and not first.replayed
     assert again.value == first.value
@@ -167,10 +157,10 @@ def test_key_reused_for_another_request_is_a_conflict(board: SimulatedSwitchboar
     assert board.log()[-1].error == "idempotency_conflict"
 
 
-def test_keys_expire_after_the_ttl(clock: FakeClock) -> None:
+def test_keys_expire_after_the_ttl(clock: VirtualClock) -> None:
     board = SimulatedSwitchboard([ANNA], clock=clock, idempotency_ttl=timedelta(hours=1))
     board.apply_action("anna", PhoneAction.close(), "k")
-    clock.advance(hours=2)
+    clock.advance(timedelta(hours=2))
     assert not board.apply("anna", PhoneAction.close(), "k").replayed
     assert board.phone("anna").version == 2
 
@@ -234,10 +224,10 @@ def test_route_for_closed_and_forwarded(board: SimulatedSwitchboard) -> None:
 
 
 def test_log_lists_commands_in_order_with_time_user_key_and_client(
-    board: SimulatedSwitchboard, clock: FakeClock
+    board: SimulatedSwitchboard, clock: VirtualClock
 ) -> None:
     board.publish_referral("anna", referral(), "p1")
-    clock.advance(seconds=30)
+    clock.advance(timedelta(seconds=30))
     board.apply_action("anna", PhoneAction.close(), "a1")
     records = [r.to_json() for r in board.log()]
     assert [(r["seq"], r["op"], r["detail"], r["idempotency_key"]) for r in records] == [
@@ -283,7 +273,11 @@ def test_bad_fault_settings_are_named() -> None:
 
 
 def test_naive_clock_is_refused() -> None:
-    board = SimulatedSwitchboard([ANNA], clock=lambda: datetime(2025, 1, 1))
+    class NaiveClock:
+        def now(self) -> datetime:
+            return datetime(2025, 1, 1)
+
+    board = SimulatedSwitchboard([ANNA], clock=NaiveClock())
     with pytest.raises(CalrefError, match="naive"):
         board.apply_action("anna", PhoneAction.close(), "k")
 

@@ -84,7 +84,7 @@ def google_stack(tmp_path: Path, responses: list[tuple[dict[str, str], str]]) ->
     )
     store = Store.open(f"sqlite:///{tmp_path}/calref.db")
     store.migrate()  # as ``calref run`` does before push starts
-    switchboard = SimulatedSwitchboard([BOB], clock=clock.now)
+    switchboard = SimulatedSwitchboard([BOB], clock=clock)
     service = Service(store, switchboard, {"bob": [source]}, [BOB], planner, clock)
     scheduler = ServiceScheduler(service)
     ids: Iterator[str] = iter(["chan-1", "chan-2", "chan-3"])
