@@ -32,11 +32,10 @@ from connectors.calendars.base import (
     Mailbox,
     SyncResult,
     SyncWindow,
-    is_own_calendar,
     split_shared,
 )
 from connectors.calendars.limits import CalendarLimitsConfig
-from connectors.calendars.organizer import normalize_domain
+from connectors.calendars.organizer import is_own_calendar, normalize_domain
 from rules.actions import ForwardPolicy, normalize_number
 from rules.dialling import (
     DEFAULT_ALLOWED_PREFIXES,

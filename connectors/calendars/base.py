@@ -7,9 +7,9 @@ cannot do incremental sync simply answers every call with a full result.
 Errors are ``rules.errors.CalendarError`` (``SyncStateExpired`` asks the caller
 to retry with ``state=None``; ``ThrottledError`` carries ``retry_after``).
 
-``classify_organizer`` (see ``connectors.calendars.organizer``) is the one place
-organizers are judged; ``split_shared`` reads the ``shared:`` key any calendar
-entry may carry, which makes the source's ``Mailbox.own_calendar`` False.
+``split_shared`` reads the ``shared:`` key any calendar entry may carry, which
+makes the source's ``Mailbox.own_calendar`` False (organizers are judged in
+``connectors/calendars/organizer.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.calendars.organizer import classify_organizer, parse_address
 from rules.errors import CalendarError
 from rules.model import CalendarEvent
 
@@ -30,8 +29,6 @@ __all__ = [
     "Mailbox",
     "SyncResult",
     "SyncWindow",
-    "classify_organizer",
-    "is_own_calendar",
     "split_shared",
 ]
 
@@ -114,12 +111,3 @@ def split_shared(entry: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
             f"(the user's own calendar, the default), not {shared!r}"
         )
     return rest, shared
-
-
-def is_own_calendar(entry: Mapping[str, Any], shared: bool, email: str) -> bool:
-    """Whether a calendar entry (without its ``shared`` key) is the user's own: not marked
-    ``shared: true`` and not reading another person's mailbox (Graph's and EWS' ``mailbox:``)."""
-    other = entry.get("mailbox")
-    if isinstance(other, str) and other and parse_address(other) != parse_address(email):
-        return False
-    return not shared

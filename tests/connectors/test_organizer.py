@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from organizer_tags import tags_of
 
-from connectors.calendars.base import Mailbox, classify_organizer
-from connectors.calendars.organizer import normalize_domain, parse_address
+from connectors.calendars.base import Mailbox
+from connectors.calendars.organizer import classify_organizer, normalize_domain, parse_address
 from rules.model import CalendarEvent, OrganizerKind, PhoneAction
 
 OWN = Mailbox("alice", "alice@example.se", ("example.se",), "Europe/Stockholm")
@@ -427,7 +427,7 @@ def test_overlong_organizers_are_external_and_not_parsed() -> None:
 
 
 def test_an_entry_reading_another_mailbox_is_never_the_users_own() -> None:
-    from connectors.calendars.base import is_own_calendar
+    from connectors.calendars.organizer import is_own_calendar
 
     assert is_own_calendar({"kind": "graph"}, False, "alice@example.se")
     assert is_own_calendar(

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connectors.calendars.base import Mailbox, SyncResult, SyncWindow, classify_organizer
-from connectors.calendars.organizer import parse_address
+from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
+from connectors.calendars.organizer import classify_organizer, parse_address
 from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.secrets import read_secret
 from rules.errors import CalendarError, CalendarUnavailable, CalrefError, ThrottledError

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import x_wr_timezone
 
-from connectors.calendars.base import Mailbox, SyncWindow, classify_organizer
+from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.ics import checks as ics_checks
 from connectors.calendars.ics import expand as ics_expand
 from connectors.calendars.ics import lines as ics_lines
@@ -49,6 +49,7 @@ from connectors.calendars.limits import (
     Deadline,
     LimitExceeded,
 )
+from connectors.calendars.organizer import classify_organizer
 from rules.errors import CalendarError
 from rules.model import CalendarEvent, OrganizerKind, Response
 
