@@ -438,7 +438,7 @@ class _Connector:
 
 
 _CONNECTORS = {
-    "graph": _Connector("connectors.calendars.graph.source", "GraphConnection", "GraphCalendar"),
+    "graph": _Connector("connectors.calendars.graph", "ConnectionConfig", "CalendarConfig"),
     "ews": _Connector("connectors.calendars.ews.source", "EwsConnection", "EwsCalendar"),
     "google": _Connector(
         "connectors.calendars.google.source", "GoogleConnection", "GoogleCalendar"

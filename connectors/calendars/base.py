@@ -17,15 +17,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel
+
+from connectors.calendars.limits import CalendarLimits
 from rules.errors import CalendarError
 from rules.model import CalendarEvent
 
 __all__ = [
     "SHARED_KEY",
     "CalendarSource",
+    "Connector",
     "Mailbox",
     "SyncResult",
     "SyncWindow",
@@ -98,6 +103,36 @@ class CalendarSource(Protocol):
     def sync(self, window: SyncWindow, state: str | None) -> SyncResult:
         """Read the window (``state`` None) or the changes since ``state``."""
         ...
+
+
+class Connector(Protocol):
+    """What each platform's package (``connectors/calendars/<kind>/__init__.py``) exports.
+
+    ``ConnectionConfig`` validates the config file's ``connections: {<kind>: ...}``
+    block (a model without fields for a kind that takes none, such as ics);
+    ``CalendarConfig`` one ``{kind: <kind>, ...}`` calendar entry of a user (without its
+    ``shared`` key); ``build_source`` makes the source of one such entry for
+    ``mailbox``. Every package's ``build_source`` takes the same arguments:
+    ``limits`` bound what reading the calendar may cost (``CalendarLimits()`` when
+    None; the kinds that parse iCalendar use them) and ``base_dir`` is the folder that
+    relative paths in the entry are read from (the working directory when None).
+    """
+
+    @property
+    def ConnectionConfig(self) -> type[BaseModel]: ...
+
+    @property
+    def CalendarConfig(self) -> type[BaseModel]: ...
+
+    def build_source(
+        self,
+        connection: Any,
+        calendar: Any,
+        mailbox: Mailbox,
+        *,
+        limits: CalendarLimits | None = None,
+        base_dir: Path | None = None,
+    ) -> CalendarSource: ...
 
 
 def split_shared(entry: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:

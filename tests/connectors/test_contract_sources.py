@@ -53,8 +53,9 @@ from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.caldav.source import CalDAVSource
 from connectors.calendars.ews.source import EwsCalendar, EwsConnection
 from connectors.calendars.ews.source import build_source as build_ews_source
-from connectors.calendars.graph.source import GraphCalendar, GraphConnection
-from connectors.calendars.graph.source import build_source as build_graph_source
+from connectors.calendars.graph.client import make_client as make_graph_client
+from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig
+from connectors.calendars.graph.source import GraphCalendarSource
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
 from rules.model import ActionKind, CalendarEvent, OrganizerKind, Plan, Response, ShowAs, User
@@ -319,16 +320,15 @@ def _graph() -> list[CalendarEvent]:
         fake.mount(router)
         for item in GRAPH_WEEK:
             fake.put(MAILBOX.email, item)
-        connection = GraphConnection(
+        connection = GraphConnectionConfig(
             tenant_id=TENANT,
             client_id=CLIENT_ID,
             client_secret_env="CALREF_CONTRACT_GRAPH_SECRET",
             page_size=4,  # three pages: the round must follow nextLinks
         )
         sleeps: list[float] = []
-        source = build_graph_source(
-            connection, GraphCalendar(), MAILBOX, http=http, sleep=sleeps.append
-        )
+        client = make_graph_client(connection, http=http, sleep=sleeps.append)
+        source = GraphCalendarSource(client, GraphCalendarConfig(), MAILBOX)
         result = source.sync(WINDOW, None)
         assert result.full and not result.warnings and not sleeps
         return result.events
