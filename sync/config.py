@@ -440,9 +440,7 @@ class _Connector:
 _CONNECTORS = {
     "graph": _Connector("connectors.calendars.graph", "ConnectionConfig", "CalendarConfig"),
     "ews": _Connector("connectors.calendars.ews.source", "EwsConnection", "EwsCalendar"),
-    "google": _Connector(
-        "connectors.calendars.google.source", "GoogleConnection", "GoogleCalendar"
-    ),
+    "google": _Connector("connectors.calendars.google", "ConnectionConfig", "CalendarConfig"),
     "caldav": _Connector(
         "connectors.calendars.caldav.source", "CalDAVConnection", "CalDAVCalendar"
     ),
