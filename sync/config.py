@@ -439,7 +439,7 @@ class _Connector:
 
 _CONNECTORS = {
     "graph": _Connector("connectors.calendars.graph", "ConnectionConfig", "CalendarConfig"),
-    "ews": _Connector("connectors.calendars.ews.source", "EwsConnection", "EwsCalendar"),
+    "ews": _Connector("connectors.calendars.ews", "ConnectionConfig", "CalendarConfig"),
     "google": _Connector("connectors.calendars.google", "ConnectionConfig", "CalendarConfig"),
     "caldav": _Connector(
         "connectors.calendars.caldav.source", "CalDAVConnection", "CalDAVCalendar"
