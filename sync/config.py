@@ -441,9 +441,7 @@ _CONNECTORS = {
     "graph": _Connector("connectors.calendars.graph", "ConnectionConfig", "CalendarConfig"),
     "ews": _Connector("connectors.calendars.ews", "ConnectionConfig", "CalendarConfig"),
     "google": _Connector("connectors.calendars.google", "ConnectionConfig", "CalendarConfig"),
-    "caldav": _Connector(
-        "connectors.calendars.caldav.source", "CalDAVConnection", "CalDAVCalendar"
-    ),
+    "caldav": _Connector("connectors.calendars.caldav", "ConnectionConfig", "CalendarConfig"),
 }
 
 
