@@ -28,6 +28,7 @@ from rules.errors import CalendarError
 from rules.model import CalendarEvent
 
 __all__ = [
+    "KEY_PROBLEM",
     "SHARED_KEY",
     "CalendarSource",
     "Connector",
@@ -39,6 +40,10 @@ __all__ = [
 
 SHARED_KEY = "shared"
 """The key every calendar entry may carry: ``shared: true`` for a calendar not the user's own."""
+
+KEY_PROBLEM = "key_problem"
+"""The pydantic error type of a config model's problem that is placed at its key rather than
+at its value: a key that does not belong there, or the entry as a whole."""
 
 
 @dataclass(frozen=True)
