@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import msal
 
 from connectors.calendars.graph.clouds import graph_scope
 from connectors.calendars.graph.config import GraphConnectionConfig
@@ -113,7 +112,7 @@ class GraphClient:
         self.max_in_flight = max_in_flight
         self.page_size = page_size
         self.calls = 0  # Graph API calls sent (token requests not counted)
-        self._app: msal.ConfidentialClientApplication | None = None
+        self._app: Any = None  # msal.ConfidentialClientApplication, made on first use
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         graph = urlsplit(self.graph_url)
@@ -121,7 +120,9 @@ class GraphClient:
 
     # -- auth ---------------------------------------------------------------
 
-    def _msal_app(self, source: str) -> msal.ConfidentialClientApplication:
+    def _msal_app(self, source: str) -> Any:
+        import msal  # loads its crypto stack only when a Graph calendar is read
+
         with self._lock:
             if self._app is None:
                 credential: Any = self._credential
