@@ -1,15 +1,16 @@
-"""Parse iCalendar (RFC 5545) text into calref's ``CalendarEvent`` occurrences.
+"""Parse iCalendar (RFC 5545) text into calref's ``CalendarEvent`` occurrences in a window.
 
 Pipeline: read the text into icalendar components that remember their lines and
-carry only this calendar's own time zones (``ics_prepare``, ``prepare.py``), make
-Google's ``X-WR-TIMEZONE`` calendars standard with x-wr-timezone, set aside broken
-VEVENTs and refuse series whose expansion would cost more than the limits allow
-(``ics_checks``, ``checks.py``; a skipped event is a warning naming its line, the rest of the
+carry only this calendar's own time zones (``prepare.py``), make Google's
+``X-WR-TIMEZONE`` calendars standard with x-wr-timezone, set aside broken VEVENTs
+and refuse series whose expansion would cost more than the limits allow
+(``checks.py``; a skipped event is a warning naming its line, the rest of the
 calendar still counts), expand every series in the window with recurring-ical-events
-in bounded batches under the parse deadline (``ics_expand``, ``expand.py``), and map
-each occurrence to a ``CalendarEvent`` (``connectors/calendars/ics/mapping.py``).
-Windows TZIDs (Outlook) are resolved by icalendar itself from the CLDR windowsZones
-table; Outlook display names by ``connectors/calendars/ics/windows_zones.py``.
+in bounded batches under the parse deadline (``expand.py``), and turn each
+occurrence into a ``CalendarEvent`` (``mapping.py``). Windows TZIDs (Outlook) are
+resolved by icalendar itself from the CLDR windowsZones table; Outlook display names
+by ``windows_zones.py``. All in ``connectors/calendars/ics/``; used by the ICS and
+CalDAV sources.
 """
 
 from __future__ import annotations
