@@ -124,9 +124,6 @@ class _Parser:
         limits: CalendarLimits,
         deadline: Deadline,
     ) -> None:
-        self.mailbox = mailbox
-        self.zone = zone
-        self.window = window
         self.source = source
         self.limits = limits
         self.deadline = deadline
