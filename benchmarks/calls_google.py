@@ -20,8 +20,10 @@ from urllib.parse import parse_qs, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.calendars.base import Mailbox, SyncWindow
+from connectors.calendars.google.client import make_client
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
 from connectors.calendars.google.push import GoogleChannelManager
-from connectors.calendars.google.source import GoogleCalendar, GoogleConnection, build_source
+from connectors.calendars.google.source import GoogleCalendarSource
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ITEMS = [
@@ -89,13 +91,9 @@ def run(mode: str, hours: int = 1) -> Counter[str]:
     clock = [T0]
     api = FakeCalendarApi(clock)
     mailbox = Mailbox("alice", "alice@example.se", ("example.se",))
-    source = build_source(
-        GoogleConnection(service_account_env="UNUSED"),
-        GoogleCalendar(),
-        mailbox,
-        http=api,
-        sleep=lambda s: None,
-    )
+    connection = GoogleConnectionConfig(service_account_env="UNUSED")
+    client = make_client(connection, mailbox.email, http=api, sleep=lambda s: None)
+    source = GoogleCalendarSource(client, GoogleCalendarConfig(), mailbox)
     window = SyncWindow(T0, T0 + timedelta(days=7))
     state = source.sync(window, None).state
     if mode == "polling":

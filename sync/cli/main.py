@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from rules.errors import CalrefError, ValidationError
-from rules.rulefile import default_rules_text, load_rules
+from rules.rulefile import default_rules_text
 from rules.wording import plural
 
 app = typer.Typer(
@@ -64,6 +64,8 @@ def rules_default() -> None:
 @reports_errors
 def rules_check(file: Annotated[Path, typer.Argument(help="The rule file to check.")]) -> None:
     """Exit 0 if FILE is a valid rule file; otherwise print every problem and exit 2."""
+    from sync.config import load_rules
+
     ruleset = load_rules(file)
     typer.echo(f"{file}: ok ({plural(len(ruleset.rules), 'rule')})")
 

@@ -18,12 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from connectors.calendars.base import Mailbox
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
 from connectors.calendars.google.push import GoogleChannelManager
-from connectors.calendars.google.source import (
-    GoogleCalendar,
-    GoogleCalendarSource,
-    GoogleConnection,
-)
+from connectors.calendars.google.source import GoogleCalendarSource
 from connectors.calendars.google.source import build_source as build_google_source
 from connectors.calendars.graph.push import SubscriptionManager
 from connectors.calendars.graph.source import GraphCalendarSource
@@ -70,9 +67,9 @@ def _google_source_for(app: AppConfig) -> GoogleSourceFor | None:
         return None
 
     def source_for(account: str) -> GoogleCalendarSource:
-        connection = app.connection("google", GoogleConnection)
+        connection = app.connection("google", GoogleConnectionConfig)
         mailbox = Mailbox(account, account, app.org_domains, app.file.timezone)
-        return build_google_source(connection, GoogleCalendar(), mailbox)
+        return build_google_source(connection, GoogleCalendarConfig(), mailbox)
 
     return source_for
 

@@ -16,7 +16,9 @@ from urllib.parse import parse_qs, urlparse
 from googleapiclient.http import HttpMockSequence
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.google.source import GoogleCalendar, GoogleConnection, build_source
+from connectors.calendars.google.client import make_client
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
+from connectors.calendars.google.source import GoogleCalendarSource
 
 ALICE = Mailbox(user_id="alice", email="alice@example.se", org_domains=("example.se",))
 
@@ -120,10 +122,9 @@ def make_source(
     """A Google source over ``HttpMockSequence``; returns (source, http, recorded sleeps)."""
     http = HttpMockSequence(list(responses))
     sleeps: list[float] = []
-    conn = GoogleConnection(service_account_env="UNUSED_IN_TESTS", **connection)
-    source = build_source(
-        conn, GoogleCalendar(calendar_id=calendar_id), mailbox, http=http, sleep=sleeps.append
-    )
+    conn = GoogleConnectionConfig(service_account_env="UNUSED_IN_TESTS", **connection)
+    client = make_client(conn, mailbox.email, http=http, sleep=sleeps.append)
+    source = GoogleCalendarSource(client, GoogleCalendarConfig(calendar_id=calendar_id), mailbox)
     return source, http, sleeps
 
 

@@ -51,9 +51,10 @@ def test_the_double_refuses_a_delegate_what_exchange_refuses(ews: Harness) -> No
     """exchangelib's account.calendar opens the mailbox root first: a Reviewer may not."""
     from exchangelib.errors import ErrorAccessDenied
 
-    from connectors.calendars.ews.source import EwsConnection, make_account_factory
+    from connectors.calendars.ews.client import make_account_factory
+    from connectors.calendars.ews.config import EwsConnectionConfig
 
-    conn = EwsConnection(
+    conn = EwsConnectionConfig(
         service_endpoint=ews.endpoint,
         username="EXAMPLE\\svc-calref",
         password_env="CALREF_TEST_EWS_PASSWORD",

@@ -217,7 +217,7 @@ def test_error_messages_never_contain_the_sync_token() -> None:
     source, _, _, first = first_sync(
         [status(500, error_body(500, "backendError", "Backend Error"))]
     )
-    source._library_retries = 0
+    source.client._library_retries = 0
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, first.state)
     assert is_retryable(caught.value)
@@ -240,7 +240,7 @@ def test_a_non_json_answer_is_a_calendar_error() -> None:
 def test_library_retry_warnings_do_not_log_the_sync_token(caplog: pytest.LogCaptureFixture) -> None:
     unavailable = status(503, error_body(503, "backendError", "Backend Error"))
     source, _, _, first = first_sync([unavailable, ok(events_page([], next_sync="t2"))])
-    source._library_retries = 1
+    source.client._library_retries = 1
     with caplog.at_level("WARNING", logger="googleapiclient.http"):
         source.sync(WINDOW, first.state)
     assert "Sleeping" in caplog.text

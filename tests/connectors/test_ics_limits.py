@@ -21,7 +21,8 @@ import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.ics import lines as ics_lines
-from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, parse_ics_report
+from connectors.calendars.ics.parse import parse_ics_report
+from connectors.calendars.ics.source import IcsFileSource, IcsUrlSource
 from connectors.calendars.limits import CalendarLimits, LimitExceeded, rule_steps
 from rules.errors import CalendarError, is_retryable
 
@@ -291,7 +292,7 @@ def test_the_config_block_reaches_every_ics_source(tmp_path: Path) -> None:
     path.write_text(CONFIG.format(extra="download_seconds: 5"))
     sources = load_config(path).sources("anna")
     assert [s.limits.max_bytes for s in sources] == [2048, 2048]  # type: ignore[attr-defined]
-    assert sources[1].download_seconds == 5  # type: ignore[attr-defined]
+    assert sources[1].limits.download_seconds == 5  # type: ignore[attr-defined]
     assert sources[0].limits.parse_seconds == CalendarLimits().parse_seconds  # type: ignore[attr-defined]
 
 

@@ -1,4 +1,4 @@
-"""IcsFileSource, IcsUrlSource (against a real HTTP server on 127.0.0.1) and the factory."""
+"""IcsFileSource and IcsUrlSource (against a real HTTP server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from typing import Any, ClassVar
 import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, build_ics_source, redact_url
-from rules.errors import CalendarError, ConfigError, ThrottledError, is_retryable
+from connectors.calendars.ics import build_source
+from connectors.calendars.ics.client import redact_url
+from connectors.calendars.ics.config import IcsCalendarConfig, IcsConnectionConfig
+from connectors.calendars.ics.source import IcsFileSource, IcsUrlSource
+from rules.errors import CalendarError, ThrottledError, is_retryable
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")
 WINDOW = SyncWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
@@ -248,7 +251,8 @@ def test_credentials_never_appear_in_errors(server: str) -> None:
 def test_basic_auth_from_a_secret(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANNA_ICS_PW", "s3cret-pw")
     entry = {"kind": "ics", "url": f"{server}/private", "username": "anna"}
-    source = build_ics_source({**entry, "password_env": "ANNA_ICS_PW"}, ANNA, Path("."))
+    calendar = IcsCalendarConfig.model_validate({**entry, "password_env": "ANNA_ICS_PW"})
+    source = build_source(IcsConnectionConfig(), calendar, ANNA)
     assert source.sync(WINDOW, None).full
 
 
@@ -264,39 +268,3 @@ def test_redact_url_hides_google_private_keys() -> None:
     assert redact_url(url) == (
         "https://calendar.google.com/calendar/ical/anna%40example.se/private-***/basic.ics"
     )
-
-
-# -- factory -------------------------------------------------------------------------------
-
-
-def test_factory_builds_a_file_source_relative_to_the_config_folder(tmp_path: Path) -> None:
-    source = build_ics_source({"kind": "ics", "path": "anna.ics"}, ANNA, tmp_path)
-    assert isinstance(source, IcsFileSource) and source.path == tmp_path / "anna.ics"
-
-
-def test_factory_reads_a_secret_url_from_a_file(tmp_path: Path) -> None:
-    (tmp_path / "anna.url").write_text("https://cal.example.se/feed?key=abc123\n")
-    source = build_ics_source({"kind": "ics", "url_file": "anna.url"}, ANNA, tmp_path)
-    assert isinstance(source, IcsUrlSource) and source.id == "https://cal.example.se/feed?key=***"
-
-
-@pytest.mark.parametrize(
-    ("entry", "problem"),
-    [
-        ({"kind": "ics"}, "give exactly one of path, url, url_env, url_file"),
-        ({"kind": "ics", "path": "a.ics", "url": "https://x"}, "give exactly one of"),
-        ({"kind": "ics", "path": "a.ics", "timeout": 3}, "timeout only apply to url"),
-        ({"kind": "ics", "url": "https://x", "colour": "red"}, "unknown key(s) colour"),
-        ({"kind": "ics", "url": "https://x", "timeout": "soon"}, "timeout must be a non-neg"),
-        ({"kind": "ics", "url": "ftp://x/a.ics"}, "only http:// and https://"),
-        ({"kind": "ics", "url_env": "CALREF_TEST_UNSET_VAR"}, "CALREF_TEST_UNSET_VAR is not set"),
-        ({"kind": "ics", "url": "https://x", "username": "a"}, "username needs password_env"),
-    ],
-)
-def test_factory_rejects_bad_entries_with_a_config_error(
-    entry: dict[str, Any], problem: str
-) -> None:
-    with pytest.raises(ConfigError) as caught:
-        build_ics_source(entry, ANNA, Path("."))
-    assert problem in str(caught.value)
-    assert str(caught.value).startswith("calendar entry of user 'anna': ")
