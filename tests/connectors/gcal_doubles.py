@@ -206,7 +206,9 @@ class GoogleCalendarServer:
     def cancel(self, event_id: str) -> None:
         """Delete an event, or cancel one instance of a recurring event."""
         item = self.events[event_id]
-        kept = {k: item[k] for k in ("recurringEventId", "originalStartTime") if k in item}
+        kept: dict[str, Any] = {
+            k: item[k] for k in ("recurringEventId", "originalStartTime") if k in item
+        }
         self.put({**cancelled(event_id), **kept})
 
     def evict_tokens(self) -> None:

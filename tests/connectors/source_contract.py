@@ -40,7 +40,7 @@ from typing import ClassVar
 import pytest
 
 from connectors.calendars.base import CalendarSource, Mailbox, SyncResult, SyncWindow
-from rules.errors import CalendarError, CalrefError, SyncStateExpired, is_retryable
+from rules.errors import CalendarError, CalrefError, Retryable, SyncStateExpired, is_retryable
 from rules.model import CalendarEvent
 
 MAILBOX = Mailbox(user_id="alice", email="alice@example.se", org_domains=("example.se",))
@@ -192,6 +192,11 @@ class CalendarSourceContract(ABC):
         assert err.source == source.id
         assert str(err).startswith(f"{source.id}: ")
 
+    def retry_after(self, err: CalendarError) -> float | None:
+        """The wait a retryable error asks for (the error must be retryable)."""
+        assert is_retryable(err) and isinstance(err, Retryable)
+        return err.retry_after
+
     # -- the contract ---------------------------------------------------------------------
 
     def test_first_sync_lists_exactly_the_events_in_the_window(self) -> None:
@@ -275,7 +280,7 @@ class CalendarSourceContract(ABC):
         else:
             with pytest.raises(CalendarError) as caught:
                 source.sync(WINDOW, None)
-            assert is_retryable(caught.value) and caught.value.retry_after == 7.0
+            assert self.retry_after(caught.value) == 7.0
             self.assert_names_source(caught.value, source)
             assert self.sleeps == []
             result = source.sync(WINDOW, None)  # the next poll, after the wait
@@ -288,7 +293,7 @@ class CalendarSourceContract(ABC):
         self.throttle(retry_after=5, times=THROTTLE_RETRIES + 1)
         with pytest.raises(CalendarError) as caught:
             source.sync(WINDOW, first.state)
-        assert is_retryable(caught.value) and caught.value.retry_after == 5.0
+        assert self.retry_after(caught.value) == 5.0
         self.assert_names_source(caught.value, source)
         assert self.sleeps == ([5.0] * THROTTLE_RETRIES if self.waits_out_throttling else [])
 
