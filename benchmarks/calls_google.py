@@ -24,6 +24,7 @@ from connectors.calendars.google.client import make_client
 from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
 from connectors.calendars.google.push import GoogleChannelManager
 from connectors.calendars.google.source import GoogleCalendarSource
+from connectors.clock import VirtualClock
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ITEMS = [
@@ -45,7 +46,7 @@ ITEMS = [
 class FakeCalendarApi:
     """An httplib2-like object answering the Calendar v3 calls the connector makes."""
 
-    def __init__(self, clock: list[datetime]) -> None:
+    def __init__(self, clock: VirtualClock) -> None:
         self.calls: Counter[str] = Counter()
         self.clock = clock
         self.follow_redirects = True
@@ -66,7 +67,7 @@ class FakeCalendarApi:
         if url.path.endswith("/events/watch"):
             self.calls["events.watch"] += 1
             sent = json.loads(body)
-            expires = self.clock[0] + timedelta(seconds=int(sent["params"]["ttl"]))
+            expires = self.clock.now() + timedelta(seconds=int(sent["params"]["ttl"]))
             answer: dict[str, Any] = {
                 "kind": "api#channel",
                 "id": sent["id"],
@@ -88,7 +89,7 @@ class FakeCalendarApi:
 
 
 def run(mode: str, hours: int = 1) -> Counter[str]:
-    clock = [T0]
+    clock = VirtualClock(T0)
     api = FakeCalendarApi(clock)
     mailbox = Mailbox("alice", "alice@example.se", ("example.se",))
     connection = GoogleConnectionConfig(service_account_env="UNUSED")
@@ -98,15 +99,13 @@ def run(mode: str, hours: int = 1) -> Counter[str]:
     state = source.sync(window, None).state
     if mode == "polling":
         for _ in range(hours * 60 - 1):
-            clock[0] += timedelta(seconds=60)
+            clock.advance(timedelta(seconds=60))
             state = source.sync(window, state).state
         return api.calls
-    channels = GoogleChannelManager(
-        "https://calref.example.se/hooks/google", clock=lambda: clock[0]
-    )
+    channels = GoogleChannelManager("https://calref.example.se/hooks/google", clock=clock)
     for _ in range(hours * 60):  # the scheduler checks renewals every minute; no notifications
         channels.ensure("alice", source)
-        clock[0] += timedelta(seconds=60)
+        clock.advance(timedelta(seconds=60))
     return api.calls
 
 

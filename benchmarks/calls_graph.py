@@ -29,6 +29,7 @@ from connectors.calendars.graph.client import make_client  # noqa: E402
 from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig  # noqa: E402
 from connectors.calendars.graph.push import SubscriptionManager  # noqa: E402
 from connectors.calendars.graph.source import GraphCalendarSource  # noqa: E402
+from connectors.clock import VirtualClock  # noqa: E402
 from connectors.secrets import Secret  # noqa: E402
 
 BOX = "alice@example.se"
@@ -102,22 +103,22 @@ def run() -> None:
 
         # push: subscription create (+ renewals when due), no notifications, safety delta
         push_start = now
-        clock_now = [push_start]
+        clock = VirtualClock(push_start)
         manager = SubscriptionManager(
             source.client,  # type: ignore[attr-defined]
             notification_url="https://calref.example.se/graph/notify",
             lifecycle_url="https://calref.example.se/graph/lifecycle",
             client_state=Secret("bench-state"),
-            clock=lambda: clock_now[0],
+            clock=clock,
         )
         before = len(fake.graph_requests)
         manager.ensure([BOX])
         next_safety = push_start + SAFETY_POLL
-        while clock_now[0] < push_start + HOUR:
-            clock_now[0] += POLL
+        while clock.now() < push_start + HOUR:
+            clock.advance(POLL)
             manager.maintain()
-            if clock_now[0] >= next_safety:
-                result = source.sync(window(clock_now[0]), state)
+            if clock.now() >= next_safety:
+                result = source.sync(window(clock.now()), state)
                 assert not result.full
                 state = result.state
                 next_safety += SAFETY_POLL

@@ -50,7 +50,7 @@ def build_hub(app: AppConfig, service: Service, set_interval: SetInterval) -> Pu
     graph = _graph_manager(app, cfg, service, graph_sources[0]) if graph_sources else None
     google = None
     if any(isinstance(s, GoogleCalendarSource) for s in sources):
-        google = GoogleChannelManager(cfg.url(GOOGLE_PATH), clock=service.clock.now)
+        google = GoogleChannelManager(cfg.url(GOOGLE_PATH), clock=service.clock)
     return PushHub(
         service,
         graph=graph,
@@ -88,7 +88,7 @@ def _graph_manager(
             notification_url=cfg.url(GRAPH_PATH),
             lifecycle_url=cfg.url(GRAPH_LIFECYCLE_PATH),
             client_state=state,
-            clock=service.clock.now,
+            clock=service.clock,
         )
     except CalrefError as err:
         log.error("graph push disabled, graph calendars are polled: %s", err)

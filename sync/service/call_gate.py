@@ -7,6 +7,10 @@ shutdown. The executor and the outbox (``sync.service.executor``,
 calls in flight have ended, so ``calref run`` can exit within one call's timeout
 and leave nothing half-recorded that the next start would not re-send.
 
+``SwitchboardCalls`` bundles what both need to make those calls: the store
+they record outcomes in, the switchboard, the clock, the gate, the retry rule
+and how many users run side by side.
+
 ``per_user`` runs one pass's work, one item per user, on up to ``concurrency``
 threads: each user's calls stay in order, users do not wait for each other.
 """
@@ -18,7 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
+
+from connectors.clock import Clock
+from connectors.switchboard.base import Switchboard
+from sync.service.retries import CallRetries
+from sync.store import Store
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -67,6 +77,19 @@ class CallGate:
                     return False
                 self._idle.wait(left)
         return True
+
+
+@dataclass(frozen=True)
+class SwitchboardCalls:
+    """What the executor and the outbox share to call the switchboard and record the result."""
+
+    store: Store
+    switchboard: Switchboard
+    clock: Clock
+    gate: CallGate
+    retries: CallRetries
+    #: how many users' calls run side by side
+    concurrency: int = 16
 
 
 def per_user(

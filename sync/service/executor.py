@@ -39,14 +39,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connectors.clock import Clock
-from connectors.switchboard.base import PhoneState, Switchboard
+from connectors.switchboard.base import PhoneState
 from rules import catchup
 from rules.errors import CalrefError
 from rules.model import ActionStatus, Moment, PhoneAction
-from sync.service.call_gate import CallGate, per_user
-from sync.service.retries import CallRetries
-from sync.store import Store
+from sync.service.call_gate import SwitchboardCalls, per_user
 from sync.store import records as rec
 from sync.store.records import Outcome
 
@@ -86,23 +83,15 @@ class Executor:
     """Carries out what the store says is due; call ``run_due`` whenever the process wakes."""
 
     def __init__(
-        self,
-        store: Store,
-        switchboard: Switchboard,
-        clock: Clock,
-        *,
-        gate: CallGate,
-        retries: CallRetries,
-        concurrency: int = 16,
-        late_after: timedelta = timedelta(seconds=60),
+        self, calls: SwitchboardCalls, *, late_after: timedelta = timedelta(seconds=60)
     ) -> None:
-        self.store = store
-        self.switchboard = switchboard
-        self.clock = clock
+        self.store = calls.store
+        self.switchboard = calls.switchboard
+        self.clock = calls.clock
         #: every switchboard call passes it; closed when stopping
-        self.gate = gate
-        self.retries = retries
-        self.concurrency = concurrency
+        self.gate = calls.gate
+        self.retries = calls.retries
+        self.concurrency = calls.concurrency
         self.late_after = late_after
         self.listeners: list[ActionListener] = []
 

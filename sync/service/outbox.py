@@ -22,13 +22,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from connectors.clock import Clock
-from connectors.switchboard.base import ListsReferrals, PublishedReferral, Switchboard
+from connectors.switchboard.base import ListsReferrals, PublishedReferral
 from rules.errors import CalrefError
 from rules.wording import plural
-from sync.service.call_gate import CallGate, per_user
-from sync.service.retries import CallRetries
-from sync.store import Store
+from sync.service.call_gate import SwitchboardCalls, per_user
 from sync.store import records as rec
 from sync.store.records import Outcome
 
@@ -39,22 +36,14 @@ class Outbox:
     """Publishes and withdraws the referrals whose switchboard copy differs from the plan."""
 
     def __init__(
-        self,
-        store: Store,
-        switchboard: Switchboard,
-        clock: Clock,
-        *,
-        gate: CallGate,
-        retries: CallRetries,
-        concurrency: int = 16,
-        check_every: timedelta = timedelta(minutes=5),
+        self, calls: SwitchboardCalls, *, check_every: timedelta = timedelta(minutes=5)
     ) -> None:
-        self.store = store
-        self.switchboard = switchboard
-        self.clock = clock
-        self.gate = gate
-        self.retries = retries
-        self.concurrency = concurrency
+        self.store = calls.store
+        self.switchboard = calls.switchboard
+        self.clock = calls.clock
+        self.gate = calls.gate
+        self.retries = calls.retries
+        self.concurrency = calls.concurrency
         #: how often ``check_lost`` compares the switchboard's referrals with ours
         self.check_every = check_every
         self._next_check: datetime | None = None

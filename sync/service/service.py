@@ -39,7 +39,7 @@ from connectors.switchboard.base import Switchboard
 from rules.errors import CalrefError, ConfigError, Problem, StoreError, StoreLost
 from rules.model import CalendarEvent, Plan, User
 from rules.wording import plural
-from sync.service.call_gate import CallGate
+from sync.service.call_gate import CallGate, SwitchboardCalls
 from sync.service.executor import ActionEvent, ActionListener, Executor
 from sync.service.lease import LeaderLease, LeaseKeeper
 from sync.service.outbox import Outbox
@@ -106,24 +106,11 @@ class Service:
             settings.unknown_user_backoff,
             self.rng,
         )
-        self.outbox = Outbox(
-            store,
-            switchboard,
-            clock,
-            gate=self.gate,
-            retries=retries,
-            concurrency=settings.concurrency,
-            check_every=settings.referral_check_interval,
+        calls = SwitchboardCalls(
+            store, switchboard, clock, self.gate, retries, concurrency=settings.concurrency
         )
-        self.executor = Executor(
-            store,
-            switchboard,
-            clock,
-            gate=self.gate,
-            retries=retries,
-            concurrency=settings.concurrency,
-            late_after=settings.late_after,
-        )
+        self.outbox = Outbox(calls, check_every=settings.referral_check_interval)
+        self.executor = Executor(calls, late_after=settings.late_after)
         self.poller = Poller(
             store,
             clock,

@@ -28,6 +28,9 @@ The week (Europe/Stockholm, UTC+1 in early March 2026), owner alice@example.se:
 No categories: Google Calendar has none, so they are not part of the shared week.
 What Google cannot express of the rest is in ``_as_google_shows_it`` (the
 normalised events differ there; the preview must not).
+
+How each source behaves from one sync to the next (changes, an expired state,
+throttling, malformed answers) is ``CalendarSourceContract`` in ``source_contract``.
 """
 
 from __future__ import annotations

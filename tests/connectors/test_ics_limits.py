@@ -189,7 +189,9 @@ def test_a_url_entrys_own_max_bytes_wins_over_the_block_for_the_parse_too() -> N
 # -- the whole-download deadline ---------------------------------------------------------
 
 
-class VirtualClock:
+class VirtualMonotonic:
+    """Stands in for ``time.monotonic``: seconds that move only when the test moves them."""
+
     def __init__(self) -> None:
         self.now = 0.0
 
@@ -198,7 +200,7 @@ class VirtualClock:
 
 
 def test_a_trickling_server_is_cut_off_at_the_download_deadline() -> None:
-    clock = VirtualClock()
+    clock = VirtualMonotonic()
     sent: list[int] = []
 
     def trickle() -> Iterator[bytes]:
@@ -310,7 +312,7 @@ def test_a_wrong_key_in_the_config_block_is_reported_with_its_line(tmp_path: Pat
 def test_waiting_for_another_parse_does_not_count_against_parse_seconds() -> None:
     from connectors.calendars.ics import prepare as ics_prepare
 
-    clock = VirtualClock()
+    clock = VirtualMonotonic()
     result: list[Any] = []
 
     def work() -> None:

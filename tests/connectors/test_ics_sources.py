@@ -1,4 +1,9 @@
-"""IcsFileSource and IcsUrlSource (against a real HTTP server on 127.0.0.1)."""
+"""IcsFileSource and IcsUrlSource (against a real HTTP server on 127.0.0.1).
+
+The cases every source shares are in ``test_ics_contract``; these are the ICS
+ones: "nothing changed" states, validators, redirects, limits, time-outs and
+credentials. The factory's tests are in ``test_ics_config``.
+"""
 
 from __future__ import annotations
 
@@ -57,12 +62,6 @@ def test_file_source_rereads_when_content_or_window_changes(tmp_path: Path) -> N
     assert changed.full and changed.events[0].subject == "Daglig avstämning"
 
 
-def test_file_source_ignores_a_foreign_state_and_reads_in_full(tmp_path: Path) -> None:
-    path = tmp_path / "anna.ics"
-    path.write_bytes(CAL)
-    assert IcsFileSource(path, ANNA).sync(WINDOW, "not-json").full
-
-
 def test_missing_file_is_a_calendar_error_naming_the_path(tmp_path: Path) -> None:
     path = tmp_path / "nobody.ics"
     with pytest.raises(CalendarError) as caught:
@@ -119,8 +118,6 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             Handler.release.wait(5)
             self.send(200, CAL)
-        elif path == "/busy":
-            self.send(429, Retry_After="120")
         elif path == "/maintenance":
             self.send(503, Retry_After="Mon, 02 Nov 2026 08:01:30 GMT")
         elif path == "/private":
@@ -131,8 +128,6 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(401)
         elif path == "/boom":
             self.send(500)
-        elif path == "/html":
-            self.send(200, b"<html><body>Please sign in</body></html>")
         else:
             self.send(404)
 
@@ -204,10 +199,7 @@ def test_a_slow_server_times_out_as_a_transient_error(server: str) -> None:
     assert caught.value.problem == "timed out after 0.2 s"
 
 
-def test_429_and_503_are_throttling_with_retry_after(server: str) -> None:
-    with pytest.raises(ThrottledError) as busy:
-        IcsUrlSource(f"{server}/busy", ANNA).sync(WINDOW, None)
-    assert busy.value.retry_after == 120.0
+def test_503_with_an_http_date_retry_after_is_throttling(server: str) -> None:
     now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     with pytest.raises(ThrottledError) as maintenance:
         IcsUrlSource(f"{server}/maintenance", ANNA, clock=lambda: now).sync(WINDOW, None)
@@ -228,12 +220,6 @@ def test_a_refused_connection_is_transient() -> None:
     with pytest.raises(CalendarError) as caught:
         IcsUrlSource("http://127.0.0.1:9/cal.ics", ANNA, timeout=1).sync(WINDOW, None)
     assert is_retryable(caught.value)
-
-
-def test_an_html_page_is_a_calendar_error_not_a_traceback(server: str) -> None:
-    with pytest.raises(CalendarError) as caught:
-        IcsUrlSource(f"{server}/html", ANNA).sync(WINDOW, None)
-    assert "not an iCalendar file" in caught.value.problem
 
 
 def test_credentials_never_appear_in_errors(server: str) -> None:

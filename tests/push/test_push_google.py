@@ -91,7 +91,7 @@ def google_stack(tmp_path: Path, responses: list[tuple[dict[str, str], str]]) ->
     tokens: Iterator[str] = iter(["tok-1", "tok-2", "tok-3"])
     manager = GoogleChannelManager(
         f"{PUBLIC}/hooks/google",
-        clock=clock.now,
+        clock=clock,
         new_id=lambda: next(ids),
         new_token=lambda: next(tokens),
     )

@@ -53,7 +53,7 @@ def start(
     new_tokens: Iterator[str] = iter(tokens)
     manager = GoogleChannelManager(
         f"{PUBLIC}/hooks/google",
-        clock=clock.now,
+        clock=clock,
         new_id=lambda: next(new_ids),
         new_token=lambda: next(new_tokens),
     )
