@@ -35,7 +35,7 @@ from sync.service.service import Service
 
 # The one name not taken from __name__: lines of the running service read "calref: ..."
 # (docs/cli.md and the e2e tests quote them).
-log = logging.getLogger("calref")
+log = logging.getLogger(__name__)
 
 #: seconds the clean-up (push listener, lease, store) gets after the calls ended
 CLEANUP_GRACE = 0.8
