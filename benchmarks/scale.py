@@ -24,7 +24,7 @@ every wait is bounded, a row that times out says "not reached after X s", and
 every child is ended at the end, also on Ctrl-C. The machine is printed with the
 table; ``--json FILE`` writes both.
 
-    .venv/bin/python benchmarks/scale.py [--users 1000 --users 10000] [--only ROW]
+    .venv/bin/python benchmarks/scale.py [--users 1000 --users 10000] [--only ROW[,ROW...]]
         [--steady-seconds 180] [--startup-timeout 600] [--json FILE] [--keep]
 """
 
@@ -213,7 +213,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     p.add_argument(
         "--users", type=int, action="append", help="N (repeatable; default 1000 and 10000)"
     )
-    p.add_argument("--only", choices=ROWS, help="run one row only")
+    p.add_argument("--only", type=_rows, help="run only this row (or these, comma-separated)")
     p.add_argument("--steady-seconds", type=float, default=d.steady_seconds, help="rows 1 and 2")
     p.add_argument(
         "--startup-timeout",
@@ -239,7 +239,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     a = p.parse_args(argv)
     s = Settings(
         users=a.users or [1000, 10000],
-        only=a.only,
+        only=None if a.only is None else tuple(a.only),
         steady_seconds=a.steady_seconds,
         startup_timeout=a.startup_timeout,
         restart_timeout=a.restart_timeout,
@@ -255,6 +255,14 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     if any(n < 10 for n in s.users):
         p.error("--users must be at least 10")
     return s, a.json
+
+
+def _rows(text: str) -> list[str]:
+    rows = [r.strip() for r in text.split(",") if r.strip()]
+    bad = [r for r in rows if r not in ROWS]
+    if bad or not rows:
+        raise argparse.ArgumentTypeError(f"rows are {', '.join(ROWS)}; not {', '.join(bad)}")
+    return rows
 
 
 def _interrupted(signum: int, _frame: object) -> None:

@@ -21,7 +21,7 @@ class Settings:
     """What one benchmark run was asked to do (the command-line options)."""
 
     users: list[int]
-    only: str | None = None
+    only: tuple[str, ...] | None = None  # the rows to run (None: all)
     steady_seconds: float = 180.0
     startup_timeout: float = 600.0
     restart_timeout: float = 120.0
@@ -38,7 +38,7 @@ class Settings:
     keep: bool = False
 
     def wants(self, row: str) -> bool:
-        return self.only is None or self.only == row
+        return self.only is None or row in self.only
 
 
 @dataclass

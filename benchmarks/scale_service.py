@@ -41,6 +41,7 @@ from scale_report import Result, Settings, failed, not_reached, seconds
 
 RUNNING = "calref running"
 MEMORY_GOAL_MIB = 200.0
+FIRST_RUN_ROWS = ("1", "2a", "2b", "4a", "4b", "5", "7")
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,6 @@ def run_rows(
     calendars = folder / "calendars"
     if any(s.wants(r) for r in "12457"):
         write_config(folder / "config.yaml", users, sim.url, poll_seconds=scale_idle.POLL_SECONDS)
-    if any(s.wants(r) for r in "12457"):
         out += _first_and_second_start(
             users,
             folder,
@@ -197,7 +197,9 @@ def _first_and_second_start(
     up = _watch_startup(proc, tail, sim, users, first, s)
     hwm = peak_memory(proc.pid)
     if up.died:
-        return [failed("4a", n, "start-up, fresh store", "10 s", up.died.splitlines()[0])]
+        children.kill(proc)
+        why = up.died.splitlines()[0]
+        return [failed(row, n, "calref run (fresh store)", "-", why) for row in FIRST_RUN_ROWS]
     goal_act = "≤ 10 s"
     due_offset = min(starts[i] for i in due.first) - proc.started_wall
     if len(up.first_sent) == len(first):
