@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench bench-scale clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ typecheck: install
 
 bench: install
 	$(BIN)/python benchmarks/core_throughput.py
+
+# issue 9's table with real processes; e.g. make bench-scale SCALE_ARGS="--users 1000"
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
