@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 import pytest
 from ews_doubles import calendar_item, soap_fault
 from ews_fixture import Harness, harness
-from source_contract import THROTTLE_RETRIES, CalendarSourceContract, Meeting, Series
+from source_contract import THROTTLE_RETRIES, WINDOW, CalendarSourceContract, Meeting, Series
 
 from connectors.calendars.base import CalendarSource
+from rules.errors import CalendarError, is_retryable
 
 
 def soap_time(moment: datetime) -> str:
@@ -87,3 +88,20 @@ class TestEwsSource(CalendarSourceContract):
     def answer_malformed(self) -> None:
         for _ in range(10):  # more than one sync sends
             self.ews.server.push("FindItem", 200, "<html>proxy error</html>")
+
+
+@pytest.fixture
+def ews(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    yield from harness(monkeypatch)
+
+
+def test_an_answer_that_is_not_soap_says_so_and_not_that_the_server_is_unreachable(
+    ews: Harness,
+) -> None:
+    for _ in range(10):
+        ews.server.push("FindItem", 200, "<html>proxy error</html>")
+    with pytest.raises(CalendarError) as caught:
+        ews.source().sync(WINDOW, None)
+    message = str(caught.value)
+    assert "not EWS SOAP" in message and "cannot reach" not in message
+    assert not is_retryable(caught.value)

@@ -140,6 +140,12 @@ def translate(err: Exception, source: str) -> CalendarError:
     )
     if isinstance(err, transient):
         return CalendarUnavailable(source, f"Exchange temporarily unavailable ({name})")
+    if isinstance(err, ews.MalformedResponseError):  # a TransportError, but the server answered
+        return CalendarError(
+            source,
+            "the Exchange server answered with something that is not EWS SOAP "
+            "(a proxy or sign-in page? check the ews url in connections)",
+        )
     if isinstance(err, ews.TransportError | requests.RequestException | OSError):
         return CalendarUnavailable(source, f"cannot reach the Exchange server ({name})")
     return CalendarError(source, f"Exchange answered with an error ({name})")
