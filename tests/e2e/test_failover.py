@@ -134,7 +134,7 @@ def sent_lines(stderr: str) -> list[str]:
     """The actions a ``calref run`` logged as sent, in order."""
     found = []
     for line in stderr.splitlines():
-        match = re.search(rf"calref: {USER}: \w+ (.+) at \S+: sent", line)
+        match = re.search(rf"sync.cli.shutdown: {USER}: \w+ (.+) at \S+: sent", line)
         if match:
             found.append(match.group(1))
     return found

@@ -141,7 +141,7 @@ def test_calref_run_serves_push_and_stops_the_listener_on_sigterm(
     config = write(tmp_path, GRAPH_CONFIG)
     lines = _Lines()
     listening, running = lines.watch("push listener on "), lines.watch("calref running")
-    watched = [logging.getLogger(name) for name in ("calref", "sync.push.setup")]
+    watched = [logging.getLogger(name) for name in ("sync.cli.shutdown", "sync.push.setup")]
     for logger in watched:
         logger.addHandler(lines)
     notified_sync = threading.Event()
