@@ -118,8 +118,8 @@ def core_rows(
     return out, stat, raw.seconds
 
 
-def n_rows(users: int, base: Path, children: Children, s: Settings) -> list[Result]:
-    """Every row that depends on N, for ``users`` users."""
+def n_rows(users: int, base: Path, children: Children, s: Settings, out: list[Result]) -> None:
+    """Every row that depends on N, for ``users`` users, added to ``out`` as they come."""
     folder = base / f"users-{users}"
     folder.mkdir()
     now = datetime.now(UTC)
@@ -135,9 +135,10 @@ def n_rows(users: int, base: Path, children: Children, s: Settings) -> list[Resu
         quiet_users=due.users,
     )
     paths = [folder / "calendars" / f"{user_id(i)}.ics" for i in range(users)]
-    out, stat, raw = core_rows(users, texts, paths, s)
+    core, stat, raw = core_rows(users, texts, paths, s)
+    out += core
     if not any(s.wants(r) for r in "124567"):
-        return out
+        return
     port = free_port()
     sim = Simulator(f"http://127.0.0.1:{port}")
     write_simulator_config(folder / "simulator.yaml", users, sim.url)
@@ -158,12 +159,13 @@ def n_rows(users: int, base: Path, children: Children, s: Settings) -> list[Resu
     try:
         wait_healthy(sim, server, 120 + users * 0.05)
         say(f"{users:,} users: calref run (fresh store, steady window, second start, SIGTERM)")
-        out += scale_service.run_rows(
-            users, folder, texts, due, sim, children, s, stat_floor=stat, raw_seconds=raw
+        scale_service.run_rows(
+            users, folder, texts, due, sim, children, s, stat_floor=stat, raw_seconds=raw, out=out
         )
+    except (OSError, RuntimeError, ValueError, KeyError) as err:  # the simulator failed, say
+        out.append(failed("-", f"{users:,}", "the rows of this N", "-", _why(err)))
     finally:
         children.kill(server)
-    return out
 
 
 def lag_rows(base: Path, children: Children, s: Settings) -> list[Result]:
@@ -257,6 +259,15 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     return s, a.json
 
 
+def _why(err: BaseException) -> str:
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+
+
+def _number(text: str) -> int:
+    digits = "".join(c for c in text if c.isdigit())
+    return int(digits) if digits else 0
+
+
 def _rows(text: str) -> list[str]:
     rows = [r.strip() for r in text.split(",") if r.strip()]
     bad = [r for r in rows if r not in ROWS]
@@ -280,10 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for users in s.users:
             if any(s.wants(r) for r in "1245678"):
-                results += n_rows(users, base, children, s)
+                n_rows(users, base, children, s, results)
         if s.wants("3"):
             say("edit -> referral (poll 5 s with 50 users, 2 s with 100 users)")
-            results += scale_edits.run_rows(base, children, s)
+            try:
+                results += scale_edits.run_rows(base, children, s)
+            except (OSError, RuntimeError, ValueError, KeyError) as err:
+                results.append(failed("3", "50/100", "edit -> referral", "-", _why(err)))
         if s.wants("9"):
             results += lag_rows(base, children, s)
     except KeyboardInterrupt:
@@ -296,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(base, ignore_errors=True)
     info_end = machine()
     info["load_average_end"] = info_end["load_average"]
-    results.sort(key=lambda r: (ROWS.index(r.row[0]), r.row, int(r.users.replace(",", ""))))
+    results = [r for r in results if not r.row[0].isdigit() or s.wants(r.row[0])]
+    results.sort(key=lambda r: (r.row[0], r.row, _number(r.users)))
     print("calref scale benchmark (benchmarks/scale.py), issue 9's table")
     print(
         machine_line(info)
