@@ -19,10 +19,13 @@ its goal and, where there is one, its floor:
 9. 2,000 actions due in one second (``benchmarks/action_lag.py --actions 2000``; once).
 
 ``calref simulator`` and ``calref run`` run as child processes on a generated config
-in a temporary folder (scale_calendars, scale_procs, scale_service, scale_edits);
-every wait is bounded, a row that times out says "not reached after X s", and
-every child is ended at the end, also on Ctrl-C. The machine is printed with the
-table; ``--json FILE`` writes both.
+in a temporary folder: the organisation is in ``scale_calendars``, the processes and
+their readers in ``scale_procs``, rows 4 to 7 in ``scale_service`` (rows 1 and 2 in
+``scale_idle``, during its first run), row 3 in ``scale_edits``, the in-process floors
+and row 8 in ``scale_core``, the table in ``scale_report``. Every wait is bounded, a
+row that times out says "not reached after X s", and every child is ended at the end,
+also on Ctrl-C or SIGTERM (then the rows measured so far are printed). The machine is
+printed with the table; ``--json FILE`` writes both.
 
     .venv/bin/python benchmarks/scale.py [--users 1000 --users 10000] [--only ROW[,ROW...]]
         [--steady-seconds 180] [--startup-timeout 600] [--json FILE] [--keep]

@@ -7,14 +7,14 @@ generated ICS calendars (poll every 60 s, SQLite store):
    were sent (``#close`` meetings of a few users start ``due_after`` seconds after
    the launch) and until the first full plan was on the simulator (every user has
    a referral and no publication came for ``quiet_seconds``; the figure is the last
-   publication's time). Then the steady window (rows 1 and 2): nothing changes for
-   ``steady_seconds``; the process's CPU, and every calendar's last poll sampled
-   from the store. Peak memory (row 7) is read before it is stopped.
+   publication's time). Then the steady window of rows 1 and 2 (``scale_idle``).
+   Peak memory (row 7) is read before it is stopped.
 2. the same store again (row 5), started just after another ``#close`` meeting
    began: one due user a ``due_spacing`` apart all the way, so that one falls due
    while no process runs; how long its close takes to reach the simulator.
 3. a fresh store each, SIGTERM during start-up (row 6): ``sigterm_after`` seconds
-   after the launch, and 1 s after its first log line (start-up under way).
+   after the launch, and 1 s after its first log line (start-up under way). An exit
+   by the signal itself (code -15) means no handler was set yet: no clean stop.
 """
 
 from __future__ import annotations
