@@ -22,18 +22,11 @@ from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.caldav.source import CalDAVSource
+from connectors.clock import VirtualClock
 
 POLL_SECONDS = 60
 HOUR = 3600
 MAILBOX = Mailbox(user_id="alice", email="alice@example.se")
-
-
-class VirtualClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def window_at(now: datetime) -> SyncWindow:
@@ -47,14 +40,14 @@ def run(server: RadicaleServer, calendar: CalendarWriter, mode: str) -> tuple[in
     clock = VirtualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     source = CalDAVSource(calendar_url=calendar.url, mailbox=MAILBOX, mode=mode)  # type: ignore[arg-type]
     server.reset_count()
-    result = source.sync(window_at(clock.now), None)
+    result = source.sync(window_at(clock.now()), None)
     initial = len(server.requests)
     server.reset_count()
     state = result.state
     polls = 0
     for _ in range(HOUR // POLL_SECONDS):
-        clock.advance(POLL_SECONDS)
-        result = source.sync(window_at(clock.now), state)
+        clock.advance(timedelta(seconds=POLL_SECONDS))
+        result = source.sync(window_at(clock.now()), state)
         state = result.state
         polls += 1
     return initial, len(server.requests), server.bytes_out, polls

@@ -24,7 +24,9 @@ import requests_mock  # noqa: E402
 from ews_doubles import ENDPOINT, EwsServer, calendar_item  # noqa: E402
 
 from connectors.calendars.base import Mailbox, SyncWindow  # noqa: E402
-from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source  # noqa: E402
+from connectors.calendars.ews.client import make_client  # noqa: E402
+from connectors.calendars.ews.config import EwsConnectionConfig  # noqa: E402
+from connectors.calendars.ews.source import EwsCalendarSource  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -41,14 +43,15 @@ def run(events: int) -> Counter[str]:
             for i in range(events)
         ]
     )
-    conn = EwsConnection(
+    conn = EwsConnectionConfig(
         service_endpoint=ENDPOINT, username="EXAMPLE\\svc", password_env="CALREF_BENCH_EWS_PASSWORD"
     )
     mailbox = Mailbox("alice", "alice@example.se", ("example.se",))
     now = T0
     with requests_mock.Mocker() as mocker:
         mocker.post(ENDPOINT, text=server)
-        source = build_source(conn, EwsCalendar(), mailbox, sleep=lambda s: None)
+        client = make_client(conn, mailbox.email, mailbox.timezone, sleep=lambda s: None)
+        source = EwsCalendarSource(client, mailbox)
         state = None
         for _ in range(60):
             state = source.sync(SyncWindow(now, now + timedelta(days=7)), state).state

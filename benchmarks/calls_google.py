@@ -20,8 +20,11 @@ from urllib.parse import parse_qs, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.calendars.base import Mailbox, SyncWindow
+from connectors.calendars.google.client import make_client
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
 from connectors.calendars.google.push import GoogleChannelManager
-from connectors.calendars.google.source import GoogleCalendar, GoogleConnection, build_source
+from connectors.calendars.google.source import GoogleCalendarSource
+from connectors.clock import VirtualClock
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ITEMS = [
@@ -43,7 +46,7 @@ ITEMS = [
 class FakeCalendarApi:
     """An httplib2-like object answering the Calendar v3 calls the connector makes."""
 
-    def __init__(self, clock: list[datetime]) -> None:
+    def __init__(self, clock: VirtualClock) -> None:
         self.calls: Counter[str] = Counter()
         self.clock = clock
         self.follow_redirects = True
@@ -64,7 +67,7 @@ class FakeCalendarApi:
         if url.path.endswith("/events/watch"):
             self.calls["events.watch"] += 1
             sent = json.loads(body)
-            expires = self.clock[0] + timedelta(seconds=int(sent["params"]["ttl"]))
+            expires = self.clock.now() + timedelta(seconds=int(sent["params"]["ttl"]))
             answer: dict[str, Any] = {
                 "kind": "api#channel",
                 "id": sent["id"],
@@ -86,29 +89,23 @@ class FakeCalendarApi:
 
 
 def run(mode: str, hours: int = 1) -> Counter[str]:
-    clock = [T0]
+    clock = VirtualClock(T0)
     api = FakeCalendarApi(clock)
     mailbox = Mailbox("alice", "alice@example.se", ("example.se",))
-    source = build_source(
-        GoogleConnection(service_account_env="UNUSED"),
-        GoogleCalendar(),
-        mailbox,
-        http=api,
-        sleep=lambda s: None,
-    )
+    connection = GoogleConnectionConfig(service_account_env="UNUSED")
+    client = make_client(connection, mailbox.email, http=api, sleep=lambda s: None)
+    source = GoogleCalendarSource(client, GoogleCalendarConfig(), mailbox)
     window = SyncWindow(T0, T0 + timedelta(days=7))
     state = source.sync(window, None).state
     if mode == "polling":
         for _ in range(hours * 60 - 1):
-            clock[0] += timedelta(seconds=60)
+            clock.advance(timedelta(seconds=60))
             state = source.sync(window, state).state
         return api.calls
-    channels = GoogleChannelManager(
-        "https://calref.example.se/hooks/google", clock=lambda: clock[0]
-    )
+    channels = GoogleChannelManager("https://calref.example.se/hooks/google", clock=clock)
     for _ in range(hours * 60):  # the scheduler checks renewals every minute; no notifications
         channels.ensure("alice", source)
-        clock[0] += timedelta(seconds=60)
+        clock.advance(timedelta(seconds=60))
     return api.calls
 
 

@@ -25,8 +25,11 @@ import respx  # noqa: E402
 from graph_doubles import CLIENT_ID, TENANT, FakeGraph, event_json, series_json  # noqa: E402
 
 from connectors.calendars.base import Mailbox, SyncWindow  # noqa: E402
+from connectors.calendars.graph.client import make_client  # noqa: E402
+from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig  # noqa: E402
 from connectors.calendars.graph.push import SubscriptionManager  # noqa: E402
-from connectors.calendars.graph.source import GraphCalendar, GraphConnection, build_source  # noqa: E402
+from connectors.calendars.graph.source import GraphCalendarSource  # noqa: E402
+from connectors.clock import VirtualClock  # noqa: E402
 from connectors.secrets import Secret  # noqa: E402
 
 BOX = "alice@example.se"
@@ -41,19 +44,14 @@ def window(now: datetime) -> SyncWindow:
 
 def run() -> None:
     os.environ.setdefault("CALREF_BENCH_GRAPH_SECRET", "benchmark-only")
-    connection = GraphConnection(
+    connection = GraphConnectionConfig(
         tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env="CALREF_BENCH_GRAPH_SECRET"
     )
     start = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
 
     def new_source() -> Any:
-        return build_source(
-            connection,
-            GraphCalendar(),
-            Mailbox("alice", BOX),
-            http=httpx.Client(),
-            sleep=lambda _: None,
-        )
+        client = make_client(connection, http=httpx.Client(), sleep=lambda _: None)
+        return GraphCalendarSource(client, GraphCalendarConfig(), Mailbox("alice", BOX))
 
     # a first sync of one series of 14 daily occurrences (sparse in the delta)
     series = FakeGraph()
@@ -105,22 +103,22 @@ def run() -> None:
 
         # push: subscription create (+ renewals when due), no notifications, safety delta
         push_start = now
-        clock_now = [push_start]
+        clock = VirtualClock(push_start)
         manager = SubscriptionManager(
             source.client,  # type: ignore[attr-defined]
             notification_url="https://calref.example.se/graph/notify",
             lifecycle_url="https://calref.example.se/graph/lifecycle",
             client_state=Secret("bench-state"),
-            clock=lambda: clock_now[0],
+            clock=clock,
         )
         before = len(fake.graph_requests)
         manager.ensure([BOX])
         next_safety = push_start + SAFETY_POLL
-        while clock_now[0] < push_start + HOUR:
-            clock_now[0] += POLL
+        while clock.now() < push_start + HOUR:
+            clock.advance(POLL)
             manager.maintain()
-            if clock_now[0] >= next_safety:
-                result = source.sync(window(clock_now[0]), state)
+            if clock.now() >= next_safety:
+                result = source.sync(window(clock.now()), state)
                 assert not result.full
                 state = result.state
                 next_safety += SAFETY_POLL

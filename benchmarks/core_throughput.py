@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vCalAddress
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import parse_ics
+from connectors.calendars.ics.parse import parse_ics
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
 from rules.model import Profile, User

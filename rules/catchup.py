@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rules.model import ActionStatus, PhoneAction
+from rules.model import ActionStatus, Moment, PhoneAction
 
 __all__ = [
     "Catchup",
@@ -75,7 +75,7 @@ class Step:
     ties between steps done at the same instant (the store's id).
     """
 
-    moment: str  # "start", "change" or "end"
+    moment: Moment
     action: PhoneAction
     status: ActionStatus
     due_at: datetime
@@ -99,7 +99,7 @@ def wants_siblings(step: Step) -> bool:
     return (
         step.status is not ActionStatus.SENDING
         and step.action.changes_phone
-        and step.moment == "end"
+        and step.moment == Moment.END
     )
 
 
@@ -138,7 +138,7 @@ def decide(
         )
     if not step.action.changes_phone:
         return Verdict(Catchup.NOTHING, None, "action none: nothing to send")
-    if step.moment != "end":
+    if step.moment != Moment.END:
         if step.referral_end <= now:
             return Verdict(Catchup.MISSED, None, "its referral ended before it could run")
         return _send(step, now, late_after)
@@ -161,7 +161,7 @@ def decide(
 
 
 def _given_up_start(siblings: Sequence[Step]) -> Step | None:
-    start = next((s for s in siblings if s.moment == "start"), None)
+    start = next((s for s in siblings if s.moment == Moment.START), None)
     return start if start is not None and start.status in _START_GIVEN_UP else None
 
 

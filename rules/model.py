@@ -98,6 +98,15 @@ class ActionStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class Moment(StrEnum):
+    """Why a planned action runs: the ``start`` or ``end`` of its referral, or a ``change``
+    of the governing intent inside it. Members equal their strings, which the store keeps."""
+
+    START = "start"
+    CHANGE = "change"
+    END = "end"
+
+
 @dataclass(frozen=True, slots=True)
 class PhoneAction:
     """A "set the phone to X" command. ``number`` only for forward, ``profile`` only for switch."""
@@ -231,7 +240,7 @@ class PlannedAction:
     at: datetime
     action: PhoneAction
     events: tuple[str, ...]
-    moment: str
+    moment: Moment
     referral_start: datetime
     rule: str = ""
 

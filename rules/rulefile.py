@@ -1,4 +1,4 @@
-"""The rule file administrators edit: loading, validating and compiling it into a RuleSet.
+"""The rule file administrators edit: validating its text and compiling it into a RuleSet.
 
 Rules are ordered and the first match wins (see docs/rules.md). Validation
 reports every problem at once, each with file, line, column and the offending
@@ -38,7 +38,7 @@ from rules.model import PhoneAction
 from rules.rulespec import DEFAULT_REASONS, RuleFileSpec, RuleSpec, When, listify
 from rules.tags import Dialects, TagVocabulary
 from rules.template import MessageTemplate
-from rules.yamlfile import YamlDocument, decode_text, load_yaml, problems_from_pydantic
+from rules.yamlfile import YamlDocument, load_yaml, problems_from_pydantic
 
 _TAG_WORD = re.compile(r"\w+")
 
@@ -300,20 +300,6 @@ def parse_rules(text: str, filename: str = "rules.yaml") -> RuleSet:
     )
 
 
-def load_rules(path: str | Path) -> RuleSet:
-    """Read and compile the rule file at ``path``."""
-    path = Path(path)
-    try:
-        text = decode_text(path.read_bytes(), str(path))
-    except OSError as err:
-        raise RuleFileError(
-            [Problem(str(path), None, None, f"cannot read: {err.strerror}")]
-        ) from None
-    except ValidationError as err:  # not UTF-8: placed at the first bad byte
-        raise RuleFileError(err.problems) from None
-    return parse_rules(text, str(path))
-
-
 def default_rules_text() -> str:
     """The packaged default rule file, verbatim."""
     # next to this module (not importlib.resources("rules"): under pytest, the tests/rules
@@ -338,6 +324,5 @@ __all__ = [
     "RuleSet",
     "default_rules",
     "default_rules_text",
-    "load_rules",
     "parse_rules",
 ]

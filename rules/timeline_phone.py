@@ -22,7 +22,7 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime
 
-from rules.model import Intent, PhoneAction, PlannedAction
+from rules.model import Intent, Moment, PhoneAction, PlannedAction
 
 __all__ = ["PhonePlan", "Span", "plan_phone"]
 
@@ -97,7 +97,7 @@ def plan_phone(user: str, group: list[Span], start: datetime, end: datetime) -> 
     """Plan the phone actions of the referral ``[start, end)`` made of ``group`` (by start)."""
     actions: list[PlannedAction] = []
 
-    def plan(at: datetime, action: PhoneAction, moment: str, cause: Span) -> None:
+    def plan(at: datetime, action: PhoneAction, moment: Moment, cause: Span) -> None:
         actions.append(
             PlannedAction(
                 user=user,
@@ -115,9 +115,9 @@ def plan_phone(user: str, group: list[Span], start: datetime, end: datetime) -> 
         only = group[0]
         begin, finish = only.intent.start_action, only.intent.end_action
         if begin.changes_phone:
-            plan(start, begin, "start", only)
+            plan(start, begin, Moment.START, only)
         if finish.changes_phone:
-            plan(end, finish, "end", only)
+            plan(end, finish, Moment.END, only)
         return PhonePlan(start_action=begin, end_action=finish, actions=tuple(actions))
 
     segments = _governing_segments(group)
@@ -126,7 +126,7 @@ def plan_phone(user: str, group: list[Span], start: datetime, end: datetime) -> 
     last: PhoneAction | None = None  # the last action planned in this referral
     previous: Span | None = None
     for index, (_, at, governing) in enumerate(segments):
-        moment = "start" if index == 0 else "change"
+        moment = Moment.START if index == 0 else Moment.CHANGE
         if governing is not None:
             wanted = governing.intent.start_action
             if wanted != last:
@@ -138,7 +138,7 @@ def plan_phone(user: str, group: list[Span], start: datetime, end: datetime) -> 
             ended = previous.intent
             release = _FOLLOW_PROFILE if ended.end_action_explicit else ended.end_action
             if release.changes_phone and release != last:
-                plan(at, release, "change", previous)
+                plan(at, release, Moment.CHANGE, previous)
                 last = release
         previous = governing
 
@@ -151,5 +151,5 @@ def plan_phone(user: str, group: list[Span], start: datetime, end: datetime) -> 
         # governing intent asks, so the phone is never left closed or forwarded.
         source, end_action = final, final.intent.end_action
     if end_action.changes_phone:
-        plan(end, end_action, "end", source)
+        plan(end, end_action, Moment.END, source)
     return PhonePlan(start_action=start_action, end_action=end_action, actions=tuple(actions))

@@ -7,9 +7,9 @@ cannot do incremental sync simply answers every call with a full result.
 Errors are ``rules.errors.CalendarError`` (``SyncStateExpired`` asks the caller
 to retry with ``state=None``; ``ThrottledError`` carries ``retry_after``).
 
-``classify_organizer`` (see ``connectors.calendars.organizer``) is the one place
-organizers are judged; ``split_shared`` reads the ``shared:`` key any calendar
-entry may carry, which makes the source's ``Mailbox.own_calendar`` False.
+``split_shared`` reads the ``shared:`` key any calendar entry may carry, which
+makes the source's ``Mailbox.own_calendar`` False (organizers are judged in
+``connectors/calendars/organizer.py``).
 """
 
 from __future__ import annotations
@@ -17,26 +17,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.calendars.organizer import classify_organizer, parse_address
+from pydantic import BaseModel
+
+from connectors.calendars.limits import CalendarLimits
 from rules.errors import CalendarError
 from rules.model import CalendarEvent
 
 __all__ = [
+    "KEY_PROBLEM",
     "SHARED_KEY",
     "CalendarSource",
+    "Connector",
     "Mailbox",
     "SyncResult",
     "SyncWindow",
-    "classify_organizer",
-    "is_own_calendar",
     "split_shared",
 ]
 
 SHARED_KEY = "shared"
 """The key every calendar entry may carry: ``shared: true`` for a calendar not the user's own."""
+
+KEY_PROBLEM = "key_problem"
+"""The pydantic error type of a config model's problem that is placed at its key rather than
+at its value: a key that does not belong there, or the entry as a whole."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,36 @@ class CalendarSource(Protocol):
         ...
 
 
+class Connector(Protocol):
+    """What each platform's package (``connectors/calendars/<kind>/__init__.py``) exports.
+
+    ``ConnectionConfig`` validates the config file's ``connections: {<kind>: ...}``
+    block (a model without fields for a kind that takes none, such as ics);
+    ``CalendarConfig`` one ``{kind: <kind>, ...}`` calendar entry of a user (without its
+    ``shared`` key); ``build_source`` makes the source of one such entry for
+    ``mailbox``. Every package's ``build_source`` takes the same arguments:
+    ``limits`` bound what reading the calendar may cost (``CalendarLimits()`` when
+    None; the kinds that parse iCalendar use them) and ``base_dir`` is the folder that
+    relative paths in the entry are read from (the working directory when None).
+    """
+
+    @property
+    def ConnectionConfig(self) -> type[BaseModel]: ...
+
+    @property
+    def CalendarConfig(self) -> type[BaseModel]: ...
+
+    def build_source(
+        self,
+        connection: Any,
+        calendar: Any,
+        mailbox: Mailbox,
+        *,
+        limits: CalendarLimits | None = None,
+        base_dir: Path | None = None,
+    ) -> CalendarSource: ...
+
+
 def split_shared(entry: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """A calendar entry without its ``shared`` key (for the kind's own validation) and the
     key's value (False when absent). Raises ``ValueError`` unless it is true or false."""
@@ -114,12 +151,3 @@ def split_shared(entry: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
             f"(the user's own calendar, the default), not {shared!r}"
         )
     return rest, shared
-
-
-def is_own_calendar(entry: Mapping[str, Any], shared: bool, email: str) -> bool:
-    """Whether a calendar entry (without its ``shared`` key) is the user's own: not marked
-    ``shared: true`` and not reading another person's mailbox (Graph's and EWS' ``mailbox:``)."""
-    other = entry.get("mailbox")
-    if isinstance(other, str) and other and parse_address(other) != parse_address(email):
-        return False
-    return not shared

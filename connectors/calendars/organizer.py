@@ -16,7 +16,8 @@ A missing or empty organizer (no ORGANIZER, ``ORGANIZER:``,
 ``ORGANIZER:mailto:``) is the user's own appointment on the user's own calendar
 (Outlook and ICS exports carry no organizer on appointments a person made
 themself) and external on a shared or subscribed calendar
-(``Mailbox.own_calendar``). The user's own address is the user on any calendar.
+(``Mailbox.own_calendar``, which ``is_own_calendar`` decides for a config entry).
+The user's own address is the user on any calendar.
 See docs/organisation.md.
 """
 
@@ -25,18 +26,17 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.headerregistry import AddressHeader, HeaderRegistry
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import unquote
 
 import idna
 
+from connectors.calendars.base import Mailbox
 from rules.model import OrganizerKind
-
-if TYPE_CHECKING:
-    from connectors.calendars.base import Mailbox
 
 # RFC 5322 atext, less "%" and "!" (the obsolete source-routing forms
 # "user%host@relay" and "host!user@relay" name another mailbox than the domain says).
@@ -190,3 +190,12 @@ def _addr_spec(value: str) -> str | None:
 def _local_char(ch: str) -> bool:
     """RFC 5322 atext (less routing characters), or a non-ASCII letter or digit (RFC 6531)."""
     return ch in _ATEXT or (not ch.isascii() and ch.isalnum())
+
+
+def is_own_calendar(entry: Mapping[str, Any], shared: bool, email: str) -> bool:
+    """Whether a calendar entry (without its ``shared`` key) is the user's own: not marked
+    ``shared: true`` and not reading another person's mailbox (Graph's and EWS' ``mailbox:``)."""
+    other = entry.get("mailbox")
+    if isinstance(other, str) and other and parse_address(other) != parse_address(email):
+        return False
+    return not shared

@@ -6,7 +6,8 @@ the same object over HTTP. It keeps per-user profiles, the active profile, the
 phone (open / closed / forwarded, with version, changed_by, changed_at) and
 published referrals; replays repeated idempotency keys; logs every command;
 answers "where would a call ring now" (``route``); and can inject faults.
-All methods are thread-safe.
+Its time comes from a ``connectors.clock.Clock`` (the system clock by default,
+a ``VirtualClock`` in tests and the demo). All methods are thread-safe.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from connectors.clock import Clock, SystemClock
 from rules.errors import CalrefError
 from rules.model import ActionKind, PhoneAction, Profile, User
 
@@ -35,14 +37,9 @@ from .wire import format_time
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 
 NUMBER = re.compile(r"\+?[0-9]{2,20}")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ class SimulatedSwitchboard:
         idempotency_ttl: timedelta = timedelta(hours=24),
         faults: Faults | None = None,
     ) -> None:
-        self._clock = clock or utc_now
+        self._clock = clock or SystemClock()
         self._closed_target = closed_target
         self._ttl = idempotency_ttl
         self.faults = faults or Faults()
@@ -279,7 +276,7 @@ class SimulatedSwitchboard:
     # -- internals ----------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        now = self._clock()
+        now = self._clock.now()
         if now.tzinfo is None or now.utcoffset() is None:
             raise CalrefError("simulator: the clock returned a naive datetime; it must be aware")
         return now.astimezone(UTC)

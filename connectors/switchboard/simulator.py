@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.clock import Clock
 from connectors.http_server import RunningServer, serve_in_thread
 from connectors.secrets import Secret
 from rules.errors import CalrefError, SwitchboardError, SwitchboardUnavailable, WireError
@@ -31,7 +32,7 @@ from rules.model import PhoneAction, User
 
 from .base import PublishedReferral
 from .errors import SwitchboardRejected, UnauthorizedError
-from .sim_state import Clock, SimulatedSwitchboard
+from .sim_state import SimulatedSwitchboard
 from .wire import action_from_json, phone_to_json, referral_to_json, user_to_json
 
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -50,7 +50,7 @@ def run_demo(
         echo(preview_table(preview_user(app, user, start, start + RUN_FOR)) + "\n")
 
     clock = VirtualClock(start)
-    switchboard = SimulatedSwitchboard(app.users, clock=clock.now)
+    switchboard = SimulatedSwitchboard(app.users, clock=clock)
     service = build_service(app, clock, switchboard=switchboard)
 
     def show(event: ActionEvent) -> None:

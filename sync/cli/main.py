@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from rules.errors import CalrefError, ValidationError
-from rules.rulefile import default_rules_text, load_rules
+from rules.rulefile import default_rules_text
 from rules.wording import plural
 
 app = typer.Typer(
@@ -64,6 +64,8 @@ def rules_default() -> None:
 @reports_errors
 def rules_check(file: Annotated[Path, typer.Argument(help="The rule file to check.")]) -> None:
     """Exit 0 if FILE is a valid rule file; otherwise print every problem and exit 2."""
+    from sync.config import load_rules
+
     ruleset = load_rules(file)
     typer.echo(f"{file}: ok ({plural(len(ruleset.rules), 'rule')})")
 
@@ -146,7 +148,7 @@ def run(
     """
     from connectors.clock import SystemClock
     from sync.cli.logs import setup_logging
-    from sync.cli.runtime import build_service
+    from sync.cli.runtime import build_service, open_store
     from sync.cli.shutdown import run_until_stopped
     from sync.config import load_config
     from sync.service.lease import LeaderLease
@@ -154,8 +156,8 @@ def run(
     setup_logging(as_json=log_json)
     cfg = load_config(config)
     clock = SystemClock()
-    service = build_service(cfg, clock)
-    service.lease = LeaderLease(service.store, clock)
+    store = open_store(cfg)
+    service = build_service(cfg, clock, store=store, lease=LeaderLease(store, clock))
     code = run_until_stopped(cfg, service)
     if code:
         raise typer.Exit(code)

@@ -18,6 +18,7 @@ from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.model import CalendarEvent, Plan, User
 from rules.planner import plan_user
 from sync.config import AppConfig, UnbuiltSource
+from sync.service.lease import LeaderLease
 from sync.service.service import Planner, Service
 from sync.service.settings import ServiceSettings
 from sync.store import Store
@@ -48,7 +49,7 @@ def build_switchboard(app: AppConfig, clock: Clock) -> Switchboard:
     cfg = app.file.switchboard
     if cfg.kind == "simulator":
         log.info("switchboard: the embedded simulator (no real phones are changed)")
-        return SimulatedSwitchboard(app.users, clock=clock.now)
+        return SimulatedSwitchboard(app.users, clock=clock)
     token = None
     if cfg.token_env or cfg.token_file:
         token = read_secret(env=cfg.token_env, file=cfg.token_file, what="switchboard token")
@@ -97,8 +98,12 @@ def build_service(
     *,
     switchboard: Switchboard | None = None,
     store: Store | None = None,
+    lease: LeaderLease | None = None,
 ) -> Service:
-    """Assemble the service for ``app`` (nothing is contacted until ``start``)."""
+    """Assemble the service for ``app`` (nothing is contacted until ``start``).
+
+    ``lease``: the leader lease on ``store`` (``calref run``); None: the only process.
+    """
     return Service(
         store=store or open_store(app),
         switchboard=switchboard or build_switchboard(app, clock),
@@ -107,4 +112,5 @@ def build_service(
         planner=make_planner(app),
         clock=clock,
         settings=service_settings(app),
+        lease=lease,
     )

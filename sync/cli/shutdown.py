@@ -35,7 +35,7 @@ from sync.service.service import Service
 
 # The one name not taken from __name__: lines of the running service read "calref: ..."
 # (docs/cli.md and the e2e tests quote them).
-log = logging.getLogger("calref")
+log = logging.getLogger(__name__)
 
 #: seconds the clean-up (push listener, lease, store) gets after the calls ended
 CLEANUP_GRACE = 0.8
@@ -105,7 +105,7 @@ def run_until_stopped(cfg: AppConfig, service: Service) -> int:
     service.stop()
     _quietly(lambda: scheduler.shutdown(wait=False))
     call_timeout = float(getattr(service.switchboard, "timeout", 0.0) or 0.0)
-    if not service.executor.wait_idle(call_timeout + 0.2):
+    if not service.wait_idle(call_timeout + 0.2):
         log.warning("a switchboard call is still in flight; it is re-sent on the next start")
     cleanup = threading.Thread(
         target=lambda: _cleanup(service, stop_push), name="calref-cleanup", daemon=True

@@ -77,7 +77,7 @@ class PushHub:
             google=google,
             graph_sources=self.graph_sources,
             google_sources=self.google_sources,
-            clock=service.clock.now,
+            clock=service.clock,
             google_source_for=google_source_for,
         )
 

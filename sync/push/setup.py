@@ -18,12 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from connectors.calendars.base import Mailbox
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
 from connectors.calendars.google.push import GoogleChannelManager
-from connectors.calendars.google.source import (
-    GoogleCalendar,
-    GoogleCalendarSource,
-    GoogleConnection,
-)
+from connectors.calendars.google.source import GoogleCalendarSource
 from connectors.calendars.google.source import build_source as build_google_source
 from connectors.calendars.graph.push import SubscriptionManager
 from connectors.calendars.graph.source import GraphCalendarSource
@@ -53,7 +50,7 @@ def build_hub(app: AppConfig, service: Service, set_interval: SetInterval) -> Pu
     graph = _graph_manager(app, cfg, service, graph_sources[0]) if graph_sources else None
     google = None
     if any(isinstance(s, GoogleCalendarSource) for s in sources):
-        google = GoogleChannelManager(cfg.url(GOOGLE_PATH), clock=service.clock.now)
+        google = GoogleChannelManager(cfg.url(GOOGLE_PATH), clock=service.clock)
     return PushHub(
         service,
         graph=graph,
@@ -70,9 +67,9 @@ def _google_source_for(app: AppConfig) -> GoogleSourceFor | None:
         return None
 
     def source_for(account: str) -> GoogleCalendarSource:
-        connection = app.connection("google", GoogleConnection)
+        connection = app.connection("google", GoogleConnectionConfig)
         mailbox = Mailbox(account, account, app.org_domains, app.file.timezone)
-        return build_google_source(connection, GoogleCalendar(), mailbox)
+        return build_google_source(connection, GoogleCalendarConfig(), mailbox)
 
     return source_for
 
@@ -91,7 +88,7 @@ def _graph_manager(
             notification_url=cfg.url(GRAPH_PATH),
             lifecycle_url=cfg.url(GRAPH_LIFECYCLE_PATH),
             client_state=state,
-            clock=service.clock.now,
+            clock=service.clock,
         )
     except CalrefError as err:
         log.error("graph push disabled, graph calendars are polled: %s", err)

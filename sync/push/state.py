@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 from connectors.calendars.google.push import Channel, GoogleChannelManager
 from connectors.calendars.google.source import GoogleCalendarSource
 from connectors.calendars.graph.push import Subscription, SubscriptionManager
+from connectors.clock import Clock
 from rules.errors import CalrefError
-from sync.store.push import PushStore, StoredPush
+from sync.store.push import PushKind, PushStore, StoredPush
 
 log = logging.getLogger(__name__)
-
-GRAPH, GOOGLE = "graph", "google"
 
 #: builds a source acting as a Google account (to stop a channel of a source no longer configured)
 GoogleSourceFor = Callable[[str], GoogleCalendarSource]
 
-Key = tuple[str, str]
+Key = tuple[PushKind, str]
 
 
 class PushState:
@@ -47,7 +45,7 @@ class PushState:
         google: GoogleChannelManager | None,
         graph_sources: dict[str, str],
         google_sources: dict[str, GoogleCalendarSource],
-        clock: Callable[[], datetime],
+        clock: Clock,
         google_source_for: GoogleSourceFor | None = None,
     ) -> None:
         self.store = store
@@ -71,9 +69,9 @@ class PushState:
         except Exception as err:
             log.warning("push: stored subscriptions not read, new ones are made: %s", err)
             return []
-        now = self.clock()
+        now = self.clock.now()
         taken: list[StoredPush] = []
-        claimed: set[tuple[str, str]] = set()  # (kind, source id) already given a subscription
+        claimed: set[tuple[PushKind, str]] = set()  # (kind, source id) already given a subscription
         # the latest expiry of a source first: a duplicate (older) one becomes an orphan
         for row in sorted(rows, key=lambda r: r.expires, reverse=True):
             self.saved[row.key] = row
@@ -96,7 +94,7 @@ class PushState:
                 self.orphans[row.key] = row
                 continue
             claimed.add((row.kind, row.source_id))
-            if row.kind == GRAPH and self.graph is not None:
+            if row.kind == PushKind.GRAPH and self.graph is not None:
                 self.graph.restore(Subscription(row.remote_id, row.account, row.expires))
             elif self.google is not None:
                 self.google.restore(_channel(row))
@@ -107,7 +105,7 @@ class PushState:
 
     def _unusable(self, row: StoredPush) -> str | None:
         """Why ``row`` cannot be reused (None: it can; "": its kind of push is off)."""
-        if row.kind == GRAPH:
+        if row.kind == PushKind.GRAPH:
             if self.graph is None:
                 return ""
             if self.graph_sources.get(row.account) != row.source_id:
@@ -117,17 +115,15 @@ class PushState:
             if not self.graph.client_state_matches(row.client_state_ref):
                 return "the clientState secret changed"
             return None
-        if row.kind == GOOGLE:
-            if self.google is None:
-                return ""
-            if row.source_id not in self.google_sources:
-                return "the calendar is no longer configured"
-            if row.address != self.google.address:
-                return "the notification address changed"
-            if not row.token or not row.resource_id:
-                return "incomplete"
-            return None
-        return f"unknown kind {row.kind!r}"
+        if self.google is None:
+            return ""
+        if row.source_id not in self.google_sources:
+            return "the calendar is no longer configured"
+        if row.address != self.google.address:
+            return "the notification address changed"
+        if not row.token or not row.resource_id:
+            return "incomplete"
+        return None
 
     # -- after every change ----------------------------------------------------------------
 
@@ -136,11 +132,11 @@ class PushState:
         out: dict[Key, StoredPush] = {}
         if self.graph is not None:
             for sub in list(self.graph.subscriptions.values()):
-                key = (GRAPH, sub.id)
+                key = (PushKind.GRAPH, sub.id)
                 saved = self.saved.get(key)
                 ref = saved.client_state_ref if saved else self.graph.client_state_ref()
                 out[key] = StoredPush(
-                    kind=GRAPH,
+                    kind=PushKind.GRAPH,
                     remote_id=sub.id,
                     source_id=self.graph_sources.get(sub.mailbox, f"graph:{sub.mailbox}"),
                     account=sub.mailbox,
@@ -150,8 +146,8 @@ class PushState:
                 )
         if self.google is not None:
             for channel in self.google.channels():
-                out[(GOOGLE, channel.id)] = StoredPush(
-                    kind=GOOGLE,
+                out[(PushKind.GOOGLE, channel.id)] = StoredPush(
+                    kind=PushKind.GOOGLE,
                     remote_id=channel.id,
                     source_id=channel.user_id,
                     account=google_account(channel.source_id),
@@ -192,7 +188,7 @@ class PushState:
         finally:
             after = self._google_channel(source_id)
             if failed and before is not None and (after is None or after.id != before.id):
-                old = self.saved.get((GOOGLE, before.id))  # replaced, but its stop failed
+                old = self.saved.get((PushKind.GOOGLE, before.id))  # replaced, but its stop failed
                 if old is not None:
                     self.orphans[old.key] = old
             self.save()
@@ -205,7 +201,7 @@ class PushState:
 
     def retire_orphans(self) -> None:
         """Delete orphans remotely, then from the store; failures wait for the next upkeep."""
-        now = self.clock()
+        now = self.clock.now()
         for key, row in list(self.orphans.items()):
             if row.expires > now:
                 try:
@@ -232,12 +228,12 @@ class PushState:
             self._forget(row)
 
     def _remove_remote(self, row: StoredPush) -> None:
-        if row.kind == GRAPH:
+        if row.kind == PushKind.GRAPH:
             if self.graph is None:
                 raise CalrefError("graph push is off, so it cannot be deleted")
             self.graph.delete(row.remote_id, row.account)
             return
-        if row.kind != GOOGLE or self.google is None:
+        if row.kind != PushKind.GOOGLE or self.google is None:
             raise CalrefError(f"{row.kind} push is off, so it cannot be stopped")
         source = self.google_sources.get(row.source_id)
         if source is None:

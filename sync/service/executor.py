@@ -1,8 +1,10 @@
-"""The executor: carries out due phone actions and publishes referrals, safely and in order.
+"""The executor: carries out due phone actions, safely and in order.
 
 Per user, due actions run one after another in time order (an end before a
 start at the same instant); users run in parallel up to ``concurrency``
 switchboard calls. Every action is "set the phone to X", never a toggle.
+Referrals are published by the outbox (``sync.service.outbox``), which the
+service runs before every execution pass.
 
 Crash safety: an action is marked ``sending`` (with its idempotency key) in the
 store before the switchboard call and ``done`` after. A ``sending`` action found
@@ -16,7 +18,8 @@ missed or cancelled; an end does not overwrite a manual change made after our
 last action for the referral (``kept``). The executor reads what the verdict
 needs (the referral's other actions, the phone) and carries it out.
 
-A switchboard that answers 404 ``unknown_user`` (the user is not in its
+A failed call is retried, parked or failed for good as ``sync.service.retries``
+says. A switchboard that answers 404 ``unknown_user`` (the user is not in its
 directory, or not yet) makes that user's due action wait (``parked``): it is
 tried again every ``unknown_user_backoff``, at the next start (a config
 change) and once the directory lists the user (``Service.check_referrals``),
@@ -24,53 +27,27 @@ never marked failed for that reason; later actions of the
 user wait behind it (time order), and catch-up rules apply when it finally
 goes through. Other users are not affected.
 
-Stopping (``stop``): no new switchboard call starts; ``wait_idle`` waits for
-the calls in flight. A call abandoned by the process exiting stays
-``sending`` in the store and is re-sent with its key on the next start.
+Stopping (the shared ``CallGate`` closed): no new switchboard call starts. A
+call abandoned by the process exiting stays ``sending`` in the store and is
+re-sent with its key on the next start.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
-from connectors.clock import Clock
-from connectors.retry import Backoff
-from connectors.switchboard.base import PhoneState, PublishedReferral, Switchboard
-from connectors.switchboard.errors import UnknownUserError
+from connectors.switchboard.base import PhoneState
 from rules import catchup
-from rules.errors import CalrefError, is_retryable
-from rules.model import ActionStatus, PhoneAction
-from sync.service.call_gate import CallGate
-from sync.store import Store
+from rules.errors import CalrefError
+from rules.model import ActionStatus, Moment, PhoneAction
+from sync.service.call_gate import SwitchboardCalls, per_user
 from sync.store import records as rec
+from sync.store.records import Outcome
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter for transient switchboard errors."""
-
-    base: timedelta = timedelta(seconds=2)
-    cap: timedelta = timedelta(minutes=5)
-    max_attempts: int = 10
-    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
-
-    def delay(
-        self, attempt: int, rng: random.Random, retry_after: float | None = None
-    ) -> timedelta:
-        """How long to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-        backoff = Backoff(self.base.total_seconds(), self.cap.total_seconds(), self.jitter)
-        return timedelta(seconds=backoff.delay(attempt, retry_after, rng))
 
 
 @dataclass(frozen=True)
@@ -79,15 +56,16 @@ class ActionEvent:
 
     ``outcome``: ``sent``, ``noop`` (action none, nothing to send), ``missed``,
     ``kept`` (a manual change was left alone), ``retry``, ``parked`` (the
-    switchboard does not know the user; tried again later) or ``failed``.
+    switchboard does not know the user; tried again later) or ``failed``
+    (``sync.store.records.Outcome``).
     """
 
     user: str
     at: datetime
     due_at: datetime
-    moment: str
+    moment: Moment
     action: PhoneAction
-    outcome: str
+    outcome: Outcome
     detail: str
     referral_id: str
     idempotency_key: str
@@ -105,141 +83,28 @@ class Executor:
     """Carries out what the store says is due; call ``run_due`` whenever the process wakes."""
 
     def __init__(
-        self,
-        store: Store,
-        switchboard: Switchboard,
-        clock: Clock,
-        *,
-        concurrency: int = 16,
-        retry: RetryPolicy | None = None,
-        late_after: timedelta = timedelta(seconds=60),
-        rng: random.Random | None = None,
-        unknown_user_backoff: timedelta = timedelta(minutes=30),
+        self, calls: SwitchboardCalls, *, late_after: timedelta = timedelta(seconds=60)
     ) -> None:
-        self.store = store
-        self.switchboard = switchboard
-        self.clock = clock
-        self.concurrency = concurrency
-        self.retry = retry or RetryPolicy()
-        self.late_after = late_after
-        self.rng = rng or random.Random()
-        self.unknown_user_backoff = unknown_user_backoff
-        self.listeners: list[ActionListener] = []
+        self.store = calls.store
+        self.switchboard = calls.switchboard
+        self.clock = calls.clock
         #: every switchboard call passes it; closed when stopping
-        self.gate = CallGate()
-
-    # -- stopping ----------------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """Start no new switchboard call (calls in flight go on; see ``wait_idle``)."""
-        self.gate.close()
-
-    @property
-    def stopping(self) -> bool:
-        return self.gate.closed
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds until no switchboard call is in flight."""
-        return self.gate.wait_idle(timeout)
-
-    # -- entry point -------------------------------------------------------------------------
+        self.gate = calls.gate
+        self.retries = calls.retries
+        self.concurrency = calls.concurrency
+        self.late_after = late_after
+        self.listeners: list[ActionListener] = []
 
     def run_due(self) -> list[ActionEvent]:
-        """Publish pending referral changes, then carry out every due action."""
-        if self.stopping:
+        """Carry out every due action (nothing once the gate is closed)."""
+        if self.gate.closed:
             return []
-        self.store.verify()
-        self.publish_pending()
         now = self.clock.now()
         users = self.store.users_with_due_work(now)
         # read a batch of users' actions at a time: the first calls start while the rest is read
         due = self.store.due_actions_of(users, now)
-        results = self._per_user(self._run_user, due, len(users))
+        results = per_user(self._run_user, due, self.concurrency, len(users))
         return [event for events in results for event in events]
-
-    def _per_user(
-        self, work: Callable[[_T], _R], items: Iterable[_T], count: int | None = None
-    ) -> list[_R]:
-        """``work`` on every item, up to ``concurrency`` at once; each item is one user's work.
-
-        ``count`` is the number of items when ``items`` is an iterator (consumed as work starts).
-        """
-        if count is None:
-            items = list(items)
-            count = len(items)
-        if self.concurrency <= 1 or count <= 1:
-            return [work(item) for item in items]
-        with ThreadPoolExecutor(
-            max_workers=min(self.concurrency, count), thread_name_prefix="calref-exec"
-        ) as pool:
-            return list(pool.map(work, items))
-
-    # -- referrals ---------------------------------------------------------------------------
-
-    def publish_pending(self) -> None:
-        """Publish, update or withdraw referrals whose switchboard copy differs from the plan.
-
-        Users in parallel (up to ``concurrency`` calls), each user's referrals in start order.
-        """
-        now = self.clock.now()
-        by_user: dict[str, list[rec.StoredReferral]] = {}
-        for ref in self.store.unpublished_referrals(now):
-            by_user.setdefault(ref.user_id, []).append(ref)
-        self._per_user(lambda refs: self._publish_user(refs, now), list(by_user.values()))
-
-    def _publish_user(self, refs: list[rec.StoredReferral], now: datetime) -> None:
-        for ref in refs:
-            if self.stopping:
-                return
-            if ref.active:
-                key = f"publish:{ref.id}:{ref.content_hash}:{ref.plan_version}"
-                outcome, new_hash = "published", ref.content_hash
-            else:
-                key = f"withdraw:{ref.id}:{ref.published_hash}:{ref.plan_version}"
-                outcome, new_hash = "withdrawn", None
-            try:
-                if ref.active:
-                    published = PublishedReferral(
-                        id=ref.id,
-                        reason=ref.reason,
-                        message=ref.message,
-                        start=ref.start,
-                        end=ref.end,
-                        start_action=ref.start_action,
-                        end_action=ref.end_action,
-                    )
-                    with self.gate.call():
-                        self.switchboard.publish_referral(ref.user_id, published, key)
-                else:
-                    with self.gate.call():
-                        self.switchboard.withdraw_referral(ref.user_id, ref.id, key)
-            except Exception as err:
-                attempts = ref.publish_attempts + 1
-                permanent = not _worth_retrying(err) or attempts >= self.retry.max_attempts
-                retry_at = None if permanent else now + self._delay(attempts, err)
-                if _unknown_user(err):
-                    permanent, retry_at = False, now + self.unknown_user_backoff
-                log.warning("referral %s for %s: %s failed: %s", ref.id, ref.user_id, outcome, err)
-                self.store.finish_publication(
-                    ref.id,
-                    now,
-                    published_hash=ref.published_hash,
-                    outcome="failed" if permanent else "retry",
-                    key=key,
-                    error=str(err),
-                    retry_at=retry_at,
-                    permanent=permanent,
-                )
-                continue
-            log.info("referral %s for %s %s", ref.id, ref.user_id, outcome)
-            self.store.finish_publication(
-                ref.id,
-                now,
-                published_hash=new_hash,
-                outcome=outcome,
-                key=key,
-                detail=f"{ref.reason}: {ref.start.isoformat()} - {ref.end.isoformat()}",
-            )
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -264,7 +129,7 @@ class Executor:
                 break
             events.append(event)
             self._notify(event)
-            if event.outcome in ("retry", "parked"):
+            if event.outcome in (Outcome.RETRY, Outcome.PARKED):
                 break
         return events
 
@@ -288,18 +153,18 @@ class Executor:
         verdict = catchup.decide(step, siblings, mark, now, late_after=self.late_after)
         match verdict.kind:
             case catchup.Catchup.NOTHING:
-                return self._finish(row, now, ActionStatus.DONE, "noop", verdict.detail)
+                return self._finish(row, now, ActionStatus.DONE, Outcome.NOOP, verdict.detail)
             case catchup.Catchup.MISSED:
-                return self._finish(row, now, ActionStatus.MISSED, "missed", verdict.detail)
+                return self._finish(row, now, ActionStatus.MISSED, Outcome.MISSED, verdict.detail)
             case catchup.Catchup.KEPT:
                 return self._finish(
-                    row, now, ActionStatus.KEPT, "kept", verdict.detail, phone=phone
+                    row, now, ActionStatus.KEPT, Outcome.KEPT, verdict.detail, phone=phone
                 )
             case catchup.Catchup.RESEND | catchup.Catchup.LATE | catchup.Catchup.NOW:
                 return self._send(row, now, verdict.detail)
 
     def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent | None:
-        if self.stopping:
+        if self.gate.closed:
             return None  # stopping: left for the next start
         # committed before the call: a crash from here on re-sends with the same key
         claimed = self.store.claim(row, now)
@@ -312,77 +177,72 @@ class Executor:
         except Exception as err:
             return self._failed_call(row, now, err, claimed=True)
         log.info("user %s: %s %s sent %s", row.user_id, row.moment, row.action, note)
-        return self._finish(row, now, ActionStatus.DONE, "sent", note, phone=state, claimed=True)
+        return self._finish(
+            row, now, ActionStatus.DONE, Outcome.SENT, note, phone=state, claimed=True
+        )
 
     def _failed_call(
         self, row: rec.StoredAction, now: datetime, err: Exception, *, claimed: bool = False
     ) -> ActionEvent | None:
         if not isinstance(err, CalrefError):
             log.exception("user %s: unexpected error from the switchboard", row.user_id)
-        if _unknown_user(err):
-            retry_at = now + self.unknown_user_backoff
+        attempts = max(row.attempts, 1)
+        after = self.retries.after(err, attempts, now)
+        if after.outcome is Outcome.PARKED:
+            assert after.retry_at is not None
             log.warning(
                 "user %s: the switchboard does not know this user; %s waits, next try at %s",
                 row.user_id,
                 row.action,
-                retry_at.isoformat(),
+                after.retry_at.isoformat(),
             )
             return self._finish(
                 row,
                 now,
                 ActionStatus.PENDING,
-                "parked",
+                Outcome.PARKED,
                 f"parked: {err}",
                 error=_unknown_user_text(err),
-                retry_at=retry_at,
+                retry_at=after.retry_at,
                 claimed=claimed,
             )
-        transient = _worth_retrying(err)
-        attempts = max(row.attempts, 1)
-        if transient and attempts < self.retry.max_attempts:
-            retry_at = now + self._delay(attempts, err)
+        if after.outcome is Outcome.RETRY:
+            assert after.retry_at is not None
             log.warning(
                 "user %s: %s failed (attempt %d), retry at %s: %s",
                 row.user_id,
                 row.action,
                 attempts,
-                retry_at.isoformat(),
+                after.retry_at.isoformat(),
                 err,
             )
             return self._finish(
                 row,
                 now,
                 ActionStatus.PENDING,
-                "retry",
+                Outcome.RETRY,
                 f"attempt {attempts}: {err}",
                 error=str(err),
-                retry_at=retry_at,
+                retry_at=after.retry_at,
                 claimed=claimed,
             )
         log.error("user %s: %s failed for good: %s", row.user_id, row.action, err)
-        why = "transient error, attempts exhausted" if transient else "permanent error"
         return self._finish(
             row,
             now,
             ActionStatus.FAILED,
-            "failed",
-            f"{why}: {err}",
+            Outcome.FAILED,
+            f"{after.why}: {err}",
             error=str(err),
             claimed=claimed,
-        )
-
-    def _delay(self, attempts: int, err: Exception) -> timedelta:
-        retry_after = getattr(err, "retry_after", None)
-        return self.retry.delay(
-            attempts, self.rng, retry_after if isinstance(retry_after, int | float) else None
         )
 
     def _finish(
         self,
         row: rec.StoredAction,
         now: datetime,
-        status: str,
-        outcome: str,
+        status: ActionStatus,
+        outcome: Outcome,
         detail: str,
         *,
         phone: PhoneState | None = None,
@@ -427,16 +287,6 @@ class Executor:
                 listener(event)
             except Exception:
                 log.exception("action listener failed")
-
-
-def _worth_retrying(err: Exception) -> bool:
-    """Retry what the error family marks ``Retryable``, and anything unexpected (a bug)."""
-    return not isinstance(err, CalrefError) or is_retryable(err)
-
-
-def _unknown_user(err: Exception) -> bool:
-    """A 404 ``unknown_user``: a condition of the user's, not of the action."""
-    return isinstance(err, UnknownUserError) and err.code == "unknown_user"
 
 
 def _unknown_user_text(err: Exception) -> str:

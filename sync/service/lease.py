@@ -9,12 +9,12 @@ a clean shutdown so a standby takes over at once. ``Service`` consults it before
 every poll and every execution pass (fencing); ``ServiceScheduler`` renews it
 periodically and switches between the leader's jobs and the standby's retry job.
 
-``LeaseHolding`` is the service's side of this (a mixin of ``sync.service.service.Service``):
-claim, keep and release the lease, and tell listeners when it was lost. Before
-claiming or renewing it, it checks that the store's file is still the one
-opened (``Store.verify``): a deleted or replaced SQLite file is fatal
-(``StoreLost``): the service stops acting for good and tells its fatal
-listeners (``calref run`` then exits non-zero with the message).
+``LeaseKeeper`` is the service's side of this (``Service.leases``): claim, keep
+and release the lease, and tell listeners when it was lost. Before claiming or
+renewing it, it checks that the store's file is still the one opened
+(``Store.verify``): a deleted or replaced SQLite file is fatal (``StoreLost``):
+the keeper tells its fatal listeners, the service first, which stops acting for
+good (``calref run`` then exits non-zero with the message).
 """
 
 from __future__ import annotations
@@ -154,27 +154,31 @@ class LeaderLease:
             log.info("leader: this process (%s) holds the store's lease", self.holder)
 
 
-class LeaseHolding:
-    """The service's use of an optional ``LeaderLease`` (mixin of ``Service``).
+class LeaseKeeper:
+    """The service's use of an optional ``LeaderLease``, and its watch on the store's file.
 
     Without a lease (``lease`` is None) the service assumes it is the only one
-    on its store and every check passes.
+    on its store and every lease check passes; the store's file is checked all the same.
     """
 
-    store: Store
-    clock: Clock
-    #: the leader lease; None: this service assumes it is the only one on its store
-    lease: LeaderLease | None
-    started: bool
-    _lease_listeners: list[Callable[[], None]]
-    _fatal_listeners: list[Callable[[StoreLost], None]]
-    _migrated: bool
-    #: why the service stopped acting for good (the store was lost); None while fine
-    fatal: StoreLost | None
+    def __init__(self, store: Store, clock: Clock, lease: LeaderLease | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        #: the leader lease; None: the service assumes it is the only one on its store
+        self.lease = lease
+        #: why the service stopped acting for good (the store was lost); None while fine
+        self.fatal: StoreLost | None = None
+        self._lost_listeners: list[Callable[[], None]] = []
+        self._fatal_listeners: list[Callable[[StoreLost], None]] = []
+        self._migrated = False
 
     def add_fatal_listener(self, listener: Callable[[StoreLost], None]) -> None:
-        """Call ``listener`` once when the service stops for good (its store was lost)."""
+        """Call ``listener`` once when the store is lost (the service stops for good)."""
         self._fatal_listeners.append(listener)
+
+    def add_lost_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the lease is lost (the service then stands by)."""
+        self._lost_listeners.append(listener)
 
     def store_intact(self) -> bool:
         """Whether the store is still the one opened; the first time not, stop for good."""
@@ -188,38 +192,31 @@ class LeaseHolding:
         return True
 
     def store_lost(self, err: StoreLost) -> None:
-        """Stop acting for good: the store's file was deleted or replaced."""
+        """The store's file was deleted or replaced: tell the fatal listeners, once."""
         if self.fatal is not None:
             return
         self.fatal = err
-        self.started = False
         log.critical("%s", err)
-        self._stop_acting()
         for listener in list(self._fatal_listeners):
             listener(err)
 
-    def _stop_acting(self) -> None:
-        """Hook for the service: send nothing more, start no more syncs."""
-
-    def add_lease_lost_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` when the service loses its lease (it then stands by)."""
-        self._lease_listeners.append(listener)
-
-    def claim_lease(self) -> bool:
+    def claim(self) -> bool:
         """Take (or keep) the store's lease; True without a lease. Migrates the store first.
 
         False means standby: another live process holds the store (logged).
         """
         if not self.store_intact():
             return False
-        self._migrate()
+        if not self._migrated:
+            self.store.migrate()
+            self._migrated = True
         try:
             return self.lease is None or self.lease.acquire()
         except StoreLost as err:
             self.store_lost(err)
             return False
 
-    def keep_lease(self) -> bool:
+    def keep(self) -> bool:
         """Renew the lease before acting (fencing); False, and standby, when it was lost."""
         if not self.store_intact():
             return False
@@ -234,27 +231,22 @@ class LeaseHolding:
             return False
         if renewed:
             return True
-        self._lease_lost()
+        for listener in list(self._lost_listeners):
+            listener()
         return False
 
-    def release_lease(self) -> None:
-        """Give up the lease (clean shutdown) so that a standby takes over at once."""
-        if self.lease is not None:
-            self.lease.release()
-            self.started = False
+    def release(self) -> bool:
+        """Give up the lease (clean shutdown) so that a standby takes over at once.
 
-    def _lease_lost(self) -> None:
-        self.started = False
-        for listener in list(self._lease_listeners):
-            listener()
+        False when there is no lease to give up.
+        """
+        if self.lease is None:
+            return False
+        self.lease.release()
+        return True
 
-    def _leading_now(self) -> bool:
+    def leading_now(self) -> bool:
         """Held and unexpired by our own last renewal (no database round trip)."""
         if self.fatal is not None:
             return False
         return self.lease is None or self.lease.valid(self.clock.now())
-
-    def _migrate(self) -> None:
-        if not self._migrated:
-            self.store.migrate()
-            self._migrated = True

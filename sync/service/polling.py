@@ -1,14 +1,14 @@
-"""Calendar polling for ``Service``: when a source is due, one sync at a time, and backoff.
+"""Calendar polling: when each source is due, one sync of it at a time, and backoff.
 
-``SourcePolling`` is a mixin of ``sync.service.service.Service`` (its state, such as
-``sources``, ``settings`` and the source runner, lives on the service,
-whose ``settings`` the scheduler may replace at run time). It polls each
+``Poller`` is held by ``sync.service.service.Service``. It polls each
 calendar source whose interval has passed, each sync in the background
 (``sync.service.source_runner``: never two syncs of one source at once, and a slow or
 hung source never holds up the others or its caller for longer than a
 bounded wait), falls back to a full sync when the source's sync
 state expired, and after a failure records it and backs the source off
-exponentially (with jitter, at least as long as a throttling source asked).
+(``settings.source_backoff``, at least as long as a throttling source asked).
+It tells its caller which users' calendars changed; a sync that outlasts the
+caller's wait reports its change later, to ``on_late_change``.
 """
 
 from __future__ import annotations
@@ -16,54 +16,56 @@ from __future__ import annotations
 import functools
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from concurrent.futures import Future
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from connectors.calendars.base import CalendarSource, SyncWindow
+from connectors.calendars.base import CalendarSource
 from connectors.clock import Clock
-from connectors.retry import Backoff
 from rules.errors import CalendarError, CalrefError, StoreError, SyncStateExpired, ThrottledError
-from sync.service.replan import PlanDiff
 from sync.service.settings import ServiceSettings
 from sync.service.source_runner import SourceRunner
 from sync.store import Store
-from sync.store.records import SourceState
+from sync.store.records import AuditKind, Outcome, SourceState
 
 log = logging.getLogger(__name__)
 
 
-class SourcePolling:
-    """Polling of the service's calendar sources (mixin of ``Service``)."""
+class Poller:
+    """Polls the service's calendar sources; ``settings`` may be replaced at run time."""
 
-    store: Store
-    clock: Clock
-    settings: ServiceSettings
-    rng: random.Random
-    #: source id -> (user id, source)
-    sources: dict[str, tuple[str, CalendarSource]]
-    _runner: SourceRunner
-    started: bool
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        sources: Mapping[str, tuple[str, CalendarSource]],
+        settings: ServiceSettings,
+        *,
+        rng: random.Random,
+        on_late_change: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        #: source id -> (user id, source)
+        self.sources = sources
+        self.settings = settings
+        self.rng = rng
+        self.on_late_change = on_late_change
+        self.runner = SourceRunner(settings.sync_workers, settings.sync_stuck_after.total_seconds())
 
-    if TYPE_CHECKING:  # provided by Service and its lease mixin
+    def close(self) -> None:
+        """Start no new sync (syncs running go on)."""
+        self.runner.close()
 
-        def window(self, now: datetime | None = None) -> SyncWindow: ...
-        def replan(self, user_id: str) -> PlanDiff | None: ...
-        def replan_users(self, user_ids: Sequence[str]) -> dict[str, PlanDiff | None]: ...
-        def _changed(self) -> None: ...
-        def _leading_now(self) -> bool: ...
-        def store_intact(self) -> bool: ...
-
-    def poll_sources(self, *, force: bool = False, wait: float | None = None) -> set[str]:
-        """Poll every source whose interval has passed (all with ``force``); re-plan changes.
+    def poll_due(self, *, force: bool = False, wait: float | None = None) -> set[str]:
+        """Poll every source whose interval has passed (all with ``force``); the users changed.
 
         Each sync runs in the background (``SourceRunner``); this waits at most
         ``wait`` seconds (default ``settings.sync_wait``) for the syncs it started
-        and re-plans the users whose calendars changed meanwhile. A sync still
-        running then finishes in the background and re-plans its user itself; a
-        source whose sync is already running (another caller's) is skipped.
+        and returns the users whose calendars changed meanwhile. A sync still
+        running then finishes in the background and reports to ``on_late_change``;
+        a source whose sync is already running (another caller's) is skipped.
         """
         now = self.clock.now()
         state = {s.id: s for s in self.store.sources()}
@@ -71,7 +73,7 @@ class SourcePolling:
         for source_id in self.sources:
             if not self._due(source_id, state.get(source_id), now, force=force):
                 continue
-            future = self._runner.submit(source_id, functools.partial(self._sync, source_id))
+            future = self.runner.submit(source_id, functools.partial(self._sync, source_id))
             if future is not None:
                 started[source_id] = future
         limit = self.settings.sync_wait.total_seconds() if wait is None else wait
@@ -88,25 +90,19 @@ class SourcePolling:
                 future.add_done_callback(functools.partial(self._synced_late, source_id))
             elif _outcome(source_id, future):
                 changed.add(user_id)
-        self.replan_users(sorted(changed))
-        if changed:
-            self._changed()
         return changed
 
-    def poll_source(self, source_id: str, *, wait: bool = True) -> bool:
-        """Poll one source now (unless backing off) and re-plan its user if events changed.
+    def poll_now(self, source_id: str, *, wait: bool = True) -> bool:
+        """Poll one source now (unless backing off); whether its events changed.
 
         If the source is syncing already, this asks for one more sync after that one
         (the change that prompted this call may have come after it began). Waits at
         most ``settings.sync_wait`` for the result: False when it is not in by then
-        (the sync finishes and re-plans in the background). Without ``wait`` (the
+        (the sync finishes and reports to ``on_late_change``). Without ``wait`` (the
         scheduler's poll job): a source already syncing is left alone, and the sync
-        re-plans in the background; False at once.
+        reports to ``on_late_change``; False at once.
         """
-        user_id, _source = self.sources[source_id]
-        if not self._leading_now() or not self.store_intact():
-            return False
-        future = self._runner.submit(
+        future = self.runner.submit(
             source_id, functools.partial(self._sync_unless_backing_off, source_id), again=wait
         )
         if future is None:
@@ -116,35 +112,39 @@ class SourcePolling:
             return False
         limit = self.settings.sync_wait.total_seconds()
         try:
-            changed = future.result(timeout=limit)
+            return future.result(timeout=limit)
         except futures.TimeoutError:
             future.add_done_callback(functools.partial(self._synced_late, source_id))
             return False
         except futures.CancelledError:
             return False
-        if not changed:
-            return False
-        self.replan(user_id)
-        self._changed()
-        return True
+
+    def next_poll(self) -> datetime | None:
+        """When the next source is due (now for one never polled); None without sources."""
+        state = {s.id: s for s in self.store.sources()}
+        times = []
+        for source_id in self.sources:
+            known = state.get(source_id)
+            if known is None or known.last_attempt is None:
+                return self.clock.now()
+            nxt = known.last_attempt + self.settings.interval_for(source_id)
+            if known.backoff_until is not None:
+                nxt = max(nxt, known.backoff_until)
+            times.append(nxt)
+        return min(times, default=None)
 
     def _sync_unless_backing_off(self, source_id: str) -> bool:
-        if _backing_off(self._source_state(source_id), self.clock.now()):
+        if _backing_off(self.store.source(source_id), self.clock.now()):
             return False
         return self._sync(source_id)
 
     def _synced_late(self, source_id: str, future: Future[bool]) -> None:
-        """A sync that outlasted its caller's wait ended: re-plan its user if it changed."""
+        """A sync that outlasted its caller's wait ended: report its user if it changed."""
         try:
-            if not _outcome(source_id, future) or not self._leading_now() or not self.started:
-                return
-            self.replan(self.sources[source_id][0])
-            self._changed()
+            if _outcome(source_id, future):
+                self.on_late_change(self.sources[source_id][0])
         except Exception:
             log.exception("source %s: re-planning after a late sync failed", source_id)
-
-    def _source_state(self, source_id: str) -> SourceState | None:
-        return self.store.source(source_id)
 
     def _due(
         self, source_id: str, known: SourceState | None, now: datetime, *, force: bool
@@ -162,7 +162,7 @@ class SourcePolling:
     def _sync(self, source_id: str) -> bool:
         user_id, source = self.sources[source_id]
         now = self.clock.now()
-        window = self.window(now)
+        window = self.settings.window(now)
         known = self.store.ensure_source(source_id, user_id)
         try:
             try:
@@ -183,13 +183,9 @@ class SourcePolling:
             message = f"{source_id}: unexpected {type(err).__name__}: {err}"
         else:
             message = str(err)
-        backoff = Backoff(
-            self.settings.source_backoff_base.total_seconds(),
-            self.settings.source_backoff_cap.total_seconds(),
-            jitter=0.25,
-        )
         retry_after = err.retry_after if isinstance(err, ThrottledError) else None
-        until = now + timedelta(seconds=backoff.delay(failures, retry_after, self.rng))
+        delay = self.settings.source_backoff.delay(failures, retry_after, self.rng)
+        until = now + timedelta(seconds=delay)
         self.store.record_sync_failure(source_id, user_id, message, now, until)
         kind = "throttled" if isinstance(err, ThrottledError) else "failed"
         log.warning(
@@ -201,7 +197,7 @@ class SourcePolling:
             message,
         )
         if not isinstance(err, CalendarError):
-            self.store.audit(now, user_id, "source", "error", message)
+            self.store.audit(now, user_id, AuditKind.SOURCE, Outcome.ERROR, message)
 
 
 def _outcome(source_id: str, future: Future[bool]) -> bool:

@@ -1,7 +1,8 @@
 """Re-planning: compare a user's new plan with the stored one and say what must change.
 
 This is a pure function of (new plan, stored referrals, stored actions, now): no
-I/O. ``Store.apply_diff`` writes the result in one transaction.
+I/O. Its result is a ``sync.store.changes.PlanDiff``, which ``Store.apply_diffs``
+(``sync.store.plan``) writes in one transaction.
 
 Identity. A referral keeps the id of the stored referral it continues (they
 share an event); a new one gets an id derived from the user and its first event
@@ -24,77 +25,29 @@ Rules (see docs/service.md):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.calendars.base import SyncWindow
-from rules.model import ActionKind, ActionStatus, PhoneAction, Plan, PlannedAction, Referral
+from rules.model import (
+    ActionKind,
+    ActionStatus,
+    Moment,
+    PhoneAction,
+    Plan,
+    PlannedAction,
+    Referral,
+)
+from sync.store.changes import (
+    ActionUpdate,
+    NewAction,
+    PlanDiff,
+    ReferralUpsert,
+    ReferralWithdrawal,
+)
 from sync.store.records import StoredAction, StoredReferral
 
 #: statuses of a start action meaning "the referral's phone control has begun"
 STARTED_STATUSES = frozenset({ActionStatus.DONE, ActionStatus.SENDING, ActionStatus.FAILED})
-
-
-@dataclass(frozen=True)
-class ReferralUpsert:
-    """A referral the plan wants, with its stable id and generation."""
-
-    id: str
-    generation: int
-    referral: Referral
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class NewAction:
-    """An action to insert."""
-
-    identity: str
-    referral_id: str
-    generation: int
-    moment: str
-    ordinal: int
-    planned: PlannedAction
-    referral_end: datetime
-    status: str = ActionStatus.PENDING
-
-
-@dataclass(frozen=True)
-class ActionUpdate:
-    """A change to a stored action; ``rearm`` sets it pending again with revision + 1."""
-
-    id: int
-    planned: PlannedAction
-    referral_end: datetime
-    rearm: bool
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class ReferralWithdrawal:
-    """A stored referral the plan no longer has; ``expired`` ones ended before the window."""
-
-    id: str
-    expired: bool
-
-
-@dataclass
-class PlanDiff:
-    """Everything a re-plan changes for one user."""
-
-    user: str
-    upserts: list[ReferralUpsert] = field(default_factory=list)
-    withdrawals: list[ReferralWithdrawal] = field(default_factory=list)
-    new_actions: list[NewAction] = field(default_factory=list)
-    updates: list[ActionUpdate] = field(default_factory=list)
-    cancels: list[int] = field(default_factory=list)
-    end_now: list[int] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.withdrawals or self.new_actions or self.cancels or self.end_now) and all(
-            not u.rearm for u in self.updates
-        )
 
 
 def referral_id(user: str, referral: Referral) -> str:
@@ -117,8 +70,8 @@ def referral_hash(referral: Referral) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-def action_identity(rid: str, generation: int, moment: str, ordinal: int) -> str:
-    suffix = moment if moment != "change" else f"change{ordinal}"
+def action_identity(rid: str, generation: int, moment: Moment, ordinal: int) -> str:
+    suffix = moment if moment != Moment.CHANGE else f"change{ordinal}"
     return f"{rid}#g{generation}/{suffix}"
 
 
@@ -141,9 +94,9 @@ def _desired(
     rid: str, gen: int, actions: list[PlannedAction]
 ) -> dict[str, tuple[int, PlannedAction]]:
     out: dict[str, tuple[int, PlannedAction]] = {}
-    changes = sorted((a for a in actions if a.moment == "change"), key=lambda a: a.at)
+    changes = sorted((a for a in actions if a.moment == Moment.CHANGE), key=lambda a: a.at)
     for action in actions:
-        ordinal = changes.index(action) if action.moment == "change" else 0
+        ordinal = changes.index(action) if action.moment == Moment.CHANGE else 0
         out[action_identity(rid, gen, action.moment, ordinal)] = (ordinal, action)
     return out
 
@@ -156,7 +109,7 @@ def _needs_rearm(row: StoredAction, new: PlannedAction, end: datetime, now: date
     if row.status == ActionStatus.SENDING:
         return False  # in flight (or a crash leftover): finish it first, re-plan later
     # DONE, KEPT, MISSED: carried out (or deliberately not) already
-    if row.moment == "end":
+    if row.moment == Moment.END:
         return new.at > now and row.due_at != new.at
     if end <= now:
         return False
@@ -188,7 +141,7 @@ def diff_plan(
         gen = 0 if old is None else old.generation + (0 if old.active else 1)
         if old is not None and old.active:
             current = rows.get((rid, gen), [])
-            start_row = next((r for r in current if r.moment == "start"), None)
+            start_row = next((r for r in current if r.moment == Moment.START), None)
             if (
                 start_row is not None
                 and start_row.status in STARTED_STATUSES
@@ -212,7 +165,7 @@ def diff_plan(
             rearm = _needs_rearm(match, planned, referral.end, now)
             if (
                 rearm
-                and match.moment == "end"
+                and match.moment == Moment.END
                 and match.status in (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED)
             ):
                 reopened = True  # the referral was extended after its end was handled
@@ -223,11 +176,12 @@ def diff_plan(
         if reopened:
             _rearm_start(diff, rows.get((rid, gen), []), desired, referral.end)
         started = any(
-            r.moment == "start" and r.status in STARTED_STATUSES for r in rows.get((rid, gen), [])
+            r.moment == Moment.START and r.status in STARTED_STATUSES
+            for r in rows.get((rid, gen), [])
         )
         for row in (r for r in existing.values() if r is not None):
             if row.status in (ActionStatus.PENDING, ActionStatus.FAILED):
-                if row.moment == "end" and started:
+                if row.moment == Moment.END and started:
                     diff.end_now.append(row.id)
                 else:
                     diff.cancels.append(row.id)
@@ -261,7 +215,7 @@ def _assign_ids(
 
     def started(r: StoredReferral) -> bool:
         return any(
-            a.moment == "start" and a.status in STARTED_STATUSES
+            a.moment == Moment.START and a.status in STARTED_STATUSES
             for a in rows.get((r.id, r.generation), [])
         )
 
@@ -297,7 +251,7 @@ def _rearm_start(
 ) -> None:
     """Re-apply a start already carried out, because its referral runs again."""
     start_row = next(
-        (r for r in rows if r.moment == "start" and r.status == ActionStatus.DONE), None
+        (r for r in rows if r.moment == Moment.START and r.status == ActionStatus.DONE), None
     )
     if start_row is None or start_row.identity not in desired:
         return
@@ -320,17 +274,17 @@ def _end_running(
     close that ends while a soft meeting goes on) gets ``follow_profile`` now,
     so cancelling a meeting never leaves the phone closed.
     """
-    started = any(r.moment == "start" and r.status in STARTED_STATUSES for r in rows)
+    started = any(r.moment == Moment.START and r.status in STARTED_STATUSES for r in rows)
     has_end = False
     for row in rows:
-        has_end = has_end or row.moment == "end"
+        has_end = has_end or row.moment == Moment.END
         if row.status not in (ActionStatus.PENDING, ActionStatus.FAILED):
             continue
-        if row.moment == "end" and started:
+        if row.moment == Moment.END and started:
             diff.end_now.append(row.id)
         else:
             diff.cancels.append(row.id)
-    done = [r for r in rows if r.status in STARTED_STATUSES and r.moment != "end"]
+    done = [r for r in rows if r.status in STARTED_STATUSES and r.moment != Moment.END]
     last = max(done, key=lambda r: (r.due_at, r.id), default=None)
     if started and not has_end and last is not None and last.action.kind in _HOLDING:
         restore = PlannedAction(
@@ -338,10 +292,12 @@ def _end_running(
             at=now,
             action=PhoneAction.follow_profile(),
             events=(),
-            moment="end",
+            moment=Moment.END,
             referral_start=last.due_at,
             rule="withdrawn while running",
         )
         diff.new_actions.append(
-            NewAction(f"{rid}#g{gen}/end", rid, gen, "end", 0, restore, now, ActionStatus.PENDING)
+            NewAction(
+                f"{rid}#g{gen}/end", rid, gen, Moment.END, 0, restore, now, ActionStatus.PENDING
+            )
         )

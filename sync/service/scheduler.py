@@ -7,7 +7,7 @@ lost or late timer only delays work until the next tick. Misfire handling is
 explicit (no grace limit, coalesce) because APScheduler's default grace of one
 second would silently drop late runs.
 
-With a leader lease (``Service.lease``, always set by ``calref run``) the
+With a leader lease (``Service.lease``, which ``calref run`` always gives it) the
 scheduler has two roles. Leader: the jobs above plus ``lease-renew`` (every
 ``renew_every``). Standby: only ``lease-standby``, which tries to take the
 lease every ``retry_every`` and, once it has it, starts the service (catch-up)

@@ -1,4 +1,4 @@
-"""The service object: polls calendars, re-plans, and has the executor carry out the plan.
+"""The service object: polls calendars, re-plans, publishes referrals and carries out the plan.
 
 Tests and the accelerated demo drive it directly and deterministically
 (``start``, ``poll_sources``, ``execute_due``, ``tick``, ``run_virtual``);
@@ -11,12 +11,15 @@ to take it (and start, with catch-up, once they do); ``execute_due``, ``tick``
 and ``poll_source`` first renew it (fencing) and do nothing when it was lost.
 Without one (the tests' default) nothing is checked.
 
-Calendar polling and per-source backoff are in ``sync.service.polling`` (``SourcePolling``;
-every sync runs in the background, see ``sync.service.source_runner``, so one slow or
-hung calendar never holds up start-up, the tick or another user), the lease
-glue in ``sync.service.lease`` (``LeaseHolding``, which also stops the service for
-good when its store's file is deleted or replaced), the tunables in
-``sync.service.settings`` (``ServiceSettings``).
+The service holds the parts that do the work, each given what it needs:
+``poller`` (``sync.service.polling.Poller``: calendar polling and per-source
+backoff; every sync runs in the background, see ``sync.service.source_runner``,
+so one slow or hung calendar never holds up start-up, the tick or another
+user), ``leases`` (``sync.service.lease.LeaseKeeper``: the lease, and the watch
+that stops the service for good when its store's file is deleted or replaced),
+``outbox`` (``sync.service.outbox.Outbox``: referrals to the switchboard) and
+``executor`` (``sync.service.executor.Executor``: due phone actions). The
+tunables are ``sync.service.settings.ServiceSettings``.
 ``stop`` makes the service start no new call or sync (``calref run`` on SIGTERM).
 """
 
@@ -32,17 +35,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.calendars.base import CalendarSource, SyncWindow
 from connectors.clock import Clock, VirtualClock, as_utc
-from connectors.switchboard.base import ListsReferrals, Switchboard
+from connectors.switchboard.base import Switchboard
 from rules.errors import CalrefError, ConfigError, Problem, StoreError, StoreLost
 from rules.model import CalendarEvent, Plan, User
 from rules.wording import plural
+from sync.service.call_gate import CallGate, SwitchboardCalls
 from sync.service.executor import ActionEvent, ActionListener, Executor
-from sync.service.lease import LeaderLease, LeaseHolding
-from sync.service.polling import SourcePolling
-from sync.service.replan import PlanDiff, diff_plan
+from sync.service.lease import LeaderLease, LeaseKeeper
+from sync.service.outbox import Outbox
+from sync.service.polling import Poller
+from sync.service.replan import diff_plan
+from sync.service.retries import CallRetries
 from sync.service.settings import ServiceSettings
-from sync.service.source_runner import SourceRunner
 from sync.store import Store
+from sync.store.changes import PlanDiff
+from sync.store.records import AuditKind, Outcome
 
 __all__ = ["Planner", "Service"]
 
@@ -51,13 +58,8 @@ log = logging.getLogger(__name__)
 Planner = Callable[[User, list[CalendarEvent], SyncWindow], Plan]
 
 
-class Service(LeaseHolding, SourcePolling):
-    """One calref process: the store, the switchboard, each user's calendar sources.
-
-    ``poll_sources`` and ``poll_source`` come from ``SourcePolling``; the lease
-    methods (``claim_lease``, ``keep_lease``, ``release_lease``,
-    ``add_lease_lost_listener``) from ``LeaseHolding``.
-    """
+class Service:
+    """One calref process: the store, the switchboard, each user's calendar sources."""
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class Service(LeaseHolding, SourcePolling):
                     for u in unknown
                 ]
             )
+        #: source id -> (user id, source)
         self.sources: dict[str, tuple[str, CalendarSource]] = {}
         for user_id, user_sources in sources.items():
             for source in user_sources:
@@ -93,32 +96,57 @@ class Service(LeaseHolding, SourcePolling):
                 self.sources[source.id] = (user_id, source)
         self.planner = planner
         self.clock = clock
-        self.settings = settings or ServiceSettings()
+        settings = settings or ServiceSettings()
         self.rng = rng or random.Random()
-        self.executor = Executor(
-            store,
-            switchboard,
-            clock,
-            concurrency=self.settings.concurrency,
-            retry=self.settings.retry,
-            late_after=self.settings.late_after,
-            rng=self.rng,
-            unknown_user_backoff=self.settings.unknown_user_backoff,
+        #: every switchboard call passes it; closed by ``stop``
+        self.gate = CallGate()
+        retries = CallRetries(
+            settings.retry_backoff,
+            settings.retry_attempts,
+            settings.unknown_user_backoff,
+            self.rng,
         )
+        calls = SwitchboardCalls(
+            store, switchboard, clock, self.gate, retries, concurrency=settings.concurrency
+        )
+        self.outbox = Outbox(calls, check_every=settings.referral_check_interval)
+        self.executor = Executor(calls, late_after=settings.late_after)
+        self.poller = Poller(
+            store,
+            clock,
+            self.sources,
+            settings,
+            rng=self.rng,
+            on_late_change=self._changed_late,
+        )
+        self.leases = LeaseKeeper(store, clock, lease)
+        self.leases.add_fatal_listener(self._stopped_for_good)
+        self.leases.add_lost_listener(self._stood_down)
+        self._settings = settings
         self._change_listeners: list[Callable[[], None]] = []
         self._exec_lock = threading.Lock()
         self._plan_lock = threading.Lock()
-        self._runner = SourceRunner(
-            self.settings.sync_workers, self.settings.sync_stuck_after.total_seconds()
-        )
         self.started = False
-        #: the leader lease; None: this service assumes it is the only one on its store
-        self.lease = lease
-        self._lease_listeners: list[Callable[[], None]] = []
-        self._fatal_listeners: list[Callable[[StoreLost], None]] = []
-        self.fatal: StoreLost | None = None
-        self._migrated = False
-        self._next_referral_check: datetime | None = None
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The tunables; the scheduler replaces them when push changes a poll interval."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self.poller.settings = settings
+
+    @property
+    def lease(self) -> LeaderLease | None:
+        """The leader lease; None: this service assumes it is the only one on its store."""
+        return self.leases.lease
+
+    @property
+    def fatal(self) -> StoreLost | None:
+        """Why the service stopped acting for good (its store was lost); None while fine."""
+        return self.leases.fatal
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -129,6 +157,14 @@ class Service(LeaseHolding, SourcePolling):
     def add_change_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after anything that may move the next wake-up (the scheduler)."""
         self._change_listeners.append(listener)
+
+    def add_lease_lost_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the service loses its lease (it then stands by)."""
+        self.leases.add_lost_listener(listener)
+
+    def add_fatal_listener(self, listener: Callable[[StoreLost], None]) -> None:
+        """Call ``listener`` once when the service stops for good (its store was lost)."""
+        self.leases.add_fatal_listener(listener)
 
     def _changed(self) -> None:
         for listener in list(self._change_listeners):
@@ -146,7 +182,7 @@ class Service(LeaseHolding, SourcePolling):
         Actions parked because the switchboard did not know their user are tried
         again now (the directory or the config may have changed).
         """
-        if self.executor.stopping or not self.claim_lease():
+        if self.gate.closed or not self.claim_lease():
             return []
         try:
             self.store.upsert_users(list(self.users.values()))
@@ -169,15 +205,82 @@ class Service(LeaseHolding, SourcePolling):
 
     def stop(self) -> None:
         """Start no new switchboard call and no new calendar sync (shutting down)."""
-        self._stop_acting()
+        self.gate.close()
+        self.poller.close()
 
-    def _stop_acting(self) -> None:
-        self.executor.stop()
-        self._runner.close()
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no switchboard call is in flight."""
+        return self.gate.wait_idle(timeout)
 
     def window(self, now: datetime | None = None) -> SyncWindow:
-        now = self.clock.now() if now is None else now
-        return SyncWindow(now - self.settings.lookback, now + self.settings.horizon)
+        return self.settings.window(self.clock.now() if now is None else now)
+
+    # -- the lease ---------------------------------------------------------------------------
+
+    def claim_lease(self) -> bool:
+        """Take (or keep) the store's lease; True without a lease. Migrates the store first.
+
+        False means standby: another live process holds the store (logged).
+        """
+        return self.leases.claim()
+
+    def keep_lease(self) -> bool:
+        """Renew the lease before acting (fencing); False, and standby, when it was lost."""
+        return self.leases.keep()
+
+    def release_lease(self) -> None:
+        """Give up the lease (clean shutdown) so that a standby takes over at once."""
+        if self.leases.release():
+            self.started = False
+
+    def _stood_down(self) -> None:
+        """The lease was lost: act no more until it is taken again (``start``)."""
+        self.started = False
+
+    def _stopped_for_good(self, err: StoreLost) -> None:
+        """The store was lost: start nothing ever again."""
+        self.started = False
+        self.stop()
+
+    # -- polling -----------------------------------------------------------------------------
+
+    def poll_sources(self, *, force: bool = False, wait: float | None = None) -> set[str]:
+        """Poll every source whose interval has passed (all with ``force``); re-plan changes.
+
+        Waits at most ``wait`` seconds (default ``settings.sync_wait``) for the syncs
+        it started (``Poller.poll_due``) and re-plans the users whose calendars
+        changed meanwhile; a later sync re-plans its user when it ends. The users
+        re-planned.
+        """
+        changed = self.poller.poll_due(force=force, wait=wait)
+        self.replan_users(sorted(changed))
+        if changed:
+            self._changed()
+        return changed
+
+    def poll_source(self, source_id: str, *, wait: bool = True) -> bool:
+        """Poll one source now (unless backing off) and re-plan its user if events changed.
+
+        With a lease, only while it is held. ``Poller.poll_now`` says how long this
+        waits (at most ``settings.sync_wait``; not at all without ``wait``, the
+        scheduler's poll job): False when the result is not in by then, and the
+        sync re-plans in the background when it ends.
+        """
+        user_id, _source = self.sources[source_id]
+        if not self.leases.leading_now() or not self.leases.store_intact():
+            return False
+        if not self.poller.poll_now(source_id, wait=wait):
+            return False
+        self.replan(user_id)
+        self._changed()
+        return True
+
+    def _changed_late(self, user_id: str) -> None:
+        """A sync that outlasted its caller's wait changed ``user_id``'s events: re-plan."""
+        if not self.leases.leading_now() or not self.started:
+            return
+        self.replan(user_id)
+        self._changed()
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -214,7 +317,7 @@ class Service(LeaseHolding, SourcePolling):
                     log.error(
                         "user %s: planning failed, keeping the previous plan: %s", user_id, err
                     )
-                    self.store.audit(now, user_id, "plan", "error", str(err))
+                    self.store.audit(now, user_id, AuditKind.PLAN, Outcome.ERROR, str(err))
                     out[user_id] = None
                     continue
                 plans[user_id] = plan
@@ -251,9 +354,9 @@ class Service(LeaseHolding, SourcePolling):
             if not self.keep_lease():
                 return []
             try:
-                events = self.executor.run_due()
+                events = self._execution_pass()
             except StoreLost as err:
-                self.store_lost(err)
+                self.leases.store_lost(err)
                 return []
         self._changed()
         return events
@@ -273,50 +376,26 @@ class Service(LeaseHolding, SourcePolling):
             self.replan_stale()
             self.check_referrals()
         except StoreLost as err:
-            self.store_lost(err)
+            self.leases.store_lost(err)
             return []
         return self.execute_due()
 
     def check_referrals(self, *, force: bool = False) -> list[str]:
         """Publish again what the switchboard lost (a gateway restart); the referral ids.
 
-        Every ``settings.referral_check_interval`` (and on the first tick after a
-        start, or with ``force``): the switchboard's referrals (``ListsReferrals``,
-        one call) are compared with the referrals published and not yet ended; the
-        missing ones are published again in the execution pass that follows. Users
-        parked on 404 ``unknown_user`` who are now in the switchboard's directory
-        are tried again at once. A switchboard that cannot list referrals is not
-        checked; a failed check is logged and tried again at the next interval.
+        Every ``settings.referral_check_interval``, and with ``force``: see
+        ``Outbox.check_lost``.
         """
-        now = self.clock.now()
-        if not isinstance(self.switchboard, ListsReferrals):
+        return self.outbox.check_lost(force=force)
+
+    def _execution_pass(self) -> list[ActionEvent]:
+        """Publish what the switchboard should show first (the outbox), then carry out the
+        due actions; nothing once stopping. ``StoreLost`` when the store's file is gone."""
+        if self.gate.closed:
             return []
-        if not force and self._next_referral_check is not None and now < self._next_referral_check:
-            return []
-        self._next_referral_check = now + self.settings.referral_check_interval
-        try:
-            shown = self.switchboard.referral_ids()
-        except CalrefError as err:
-            log.warning("could not compare the switchboard's referrals with ours: %s", err)
-            return []
-        known = [u for u in self.store.parked_users(now) if u in shown]
-        if known:
-            log.info("the switchboard knows %s now; trying their actions again", ", ".join(known))
-            self.store.unpark_actions(now, known)
-        lost = [
-            (user_id, ref_id)
-            for user_id, ref_id in self.store.published_referrals(now)
-            if user_id in shown and ref_id not in shown[user_id]
-        ]
-        if lost:
-            users = sorted({u for u, _ in lost})
-            log.warning(
-                "the switchboard lost %s (of %s); publishing them again",
-                plural(len(lost), "referral"),
-                ", ".join(users[:10]) + (" ..." if len(users) > 10 else ""),
-            )
-            self.store.mark_unpublished([ref_id for _, ref_id in lost])
-        return [ref_id for _, ref_id in lost]
+        self.store.verify()
+        self.outbox.publish_pending()
+        return self.executor.run_due()
 
     def next_action_due(self) -> datetime | None:
         """When the next planned action (or retry) is due; what the wake-up timer is set to."""
@@ -324,16 +403,7 @@ class Service(LeaseHolding, SourcePolling):
 
     def next_wakeup(self) -> datetime | None:
         """The earliest of: next action, next source poll, next re-plan."""
-        times = [t for t in (self.store.next_due(),) if t is not None]
-        state = {s.id: s for s in self.store.sources()}
-        for source_id in self.sources:
-            known = state.get(source_id)
-            if known is None or known.last_attempt is None:
-                return self.clock.now()
-            nxt = known.last_attempt + self.settings.interval_for(source_id)
-            if known.backoff_until is not None:
-                nxt = max(nxt, known.backoff_until)
-            times.append(nxt)
+        times = [t for t in (self.store.next_due(), self.poller.next_poll()) if t is not None]
         planned = self.store.planned_times()
         for user_id in self.users:
             at = planned.get(user_id)

@@ -1,9 +1,10 @@
 """The service's tunables: ``ServiceSettings``, checked when built.
 
 Horizon and lookback of the planning window, poll/tick/re-plan intervals
-(per source where push makes a source's safety poll rarer), executor
-concurrency and retry policy, the per-source backoff after failures, and how
-long (real time) a poll waits for the calendar syncs it started.
+(per source where push makes a source's safety poll rarer), how many
+switchboard calls run at once and how failed ones are retried, the per-source
+backoff after failed syncs (both ``connectors.retry.Backoff``, the one backoff
+formula), and how long (real time) a poll waits for the calendar syncs it started.
 ``sync.cli.runtime`` maps the config file onto these.
 """
 
@@ -11,10 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from connectors.calendars.base import SyncWindow
+from connectors.retry import Backoff
 from rules.errors import ConfigError, Problem
-from sync.service.executor import RetryPolicy
+
+#: a failed switchboard call: 2 s, 4 s, 8 s ... up to 5 min, each cut by up to half at random
+RETRY_BACKOFF = Backoff(base=2.0, cap=300.0, jitter=0.5)
+#: a failed calendar sync: 30 s, 1 min, 2 min ... up to 1 h, each cut by up to a quarter
+SOURCE_BACKOFF = Backoff(base=30.0, cap=3600.0, jitter=0.25)
 
 
 @dataclass(frozen=True)
@@ -28,9 +35,12 @@ class ServiceSettings:
     tick_interval: timedelta = timedelta(seconds=30)
     replan_interval: timedelta = timedelta(minutes=15)
     concurrency: int = 16
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    source_backoff_base: timedelta = timedelta(seconds=30)
-    source_backoff_cap: timedelta = timedelta(hours=1)
+    #: the wait before a failed switchboard call (action or publication) is tried again
+    retry_backoff: Backoff = RETRY_BACKOFF
+    #: tries of one action or publication before a retryable failure is final
+    retry_attempts: int = 10
+    #: the wait before a calendar source is polled again after a failed sync
+    source_backoff: Backoff = SOURCE_BACKOFF
     late_after: timedelta = timedelta(seconds=60)
     #: how long a poll waits for the syncs it started (real time; the rest finish in the background)
     sync_wait: timedelta = timedelta(seconds=2)
@@ -52,8 +62,6 @@ class ServiceSettings:
             "poll_interval",
             "tick_interval",
             "replan_interval",
-            "source_backoff_base",
-            "source_backoff_cap",
             "sync_stuck_after",
             "unknown_user_backoff",
             "referral_check_interval",
@@ -72,10 +80,25 @@ class ServiceSettings:
                 problems.append(f"source_intervals[{source}] must be positive, got {interval}")
         if self.concurrency < 1:
             problems.append(f"concurrency must be at least 1, got {self.concurrency}")
-        if self.retry.max_attempts < 1:
-            problems.append(f"retry.max_attempts must be at least 1, got {self.retry.max_attempts}")
+        if self.retry_attempts < 1:
+            problems.append(f"retry_attempts must be at least 1, got {self.retry_attempts}")
+        for name in ("retry_backoff", "source_backoff"):
+            problems += _backoff_problems(name, getattr(self, name))
         if problems:
             raise ConfigError([Problem("service settings", None, None, p) for p in problems])
 
     def interval_for(self, source_id: str) -> timedelta:
         return self.source_intervals.get(source_id, self.poll_interval)
+
+    def window(self, now: datetime) -> SyncWindow:
+        """The planning window at ``now``: ``lookback`` before it to ``horizon`` after it."""
+        return SyncWindow(now - self.lookback, now + self.horizon)
+
+
+def _backoff_problems(name: str, backoff: Backoff) -> list[str]:
+    problems = []
+    if backoff.base <= 0 or backoff.cap <= 0:
+        problems.append(f"{name} base and cap must be positive, got {backoff.base}, {backoff.cap}")
+    if not 0 <= backoff.jitter < 1:
+        problems.append(f"{name} jitter must be at least 0 and less than 1, got {backoff.jitter}")
+    return problems

@@ -60,7 +60,7 @@ _INSERT_AUDIT = insert(AUDIT)
 
 
 def audit_values(
-    now: datetime, action: rec.StoredAction, kind: str, outcome: str, detail: str
+    now: datetime, action: rec.StoredAction, kind: rec.AuditKind, outcome: rec.Outcome, detail: str
 ) -> dict[str, Any]:
     """The ``audit_log`` row (for a Core insert) about the planned ``action``."""
     return {
@@ -108,8 +108,8 @@ class AuditStore(StoreBase):
         self,
         now: datetime,
         user_id: str,
-        kind: str,
-        outcome: str,
+        kind: rec.AuditKind,
+        outcome: rec.Outcome,
         detail: str = "",
         *,
         action: PhoneAction | None = None,
@@ -136,8 +136,8 @@ class AuditStore(StoreBase):
                     r.id,
                     r.at,
                     r.user_id,
-                    r.kind,
-                    r.outcome,
+                    rec.AuditKind(r.kind),
+                    rec.Outcome(r.outcome),
                     r.action_id,
                     r.referral_id,
                     r.idempotency_key,

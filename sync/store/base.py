@@ -22,7 +22,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from rules.model import ActionStatus
+from rules.model import ActionStatus, Moment
 from sync.store import records as rec
 from sync.store.db import FileIdentity
 from sync.store.models import (
@@ -108,7 +108,7 @@ def action_record(row: Any) -> rec.StoredAction:
         user_id=row.user_id,
         referral_id=row.referral_id,
         generation=row.generation,
-        moment=row.moment,
+        moment=Moment(row.moment),
         ordinal=row.ordinal,
         due_at=row.due_at,
         referral_start=row.referral_start,

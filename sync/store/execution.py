@@ -1,6 +1,8 @@
 """The store's side of carrying out the plan: due actions, their outcomes, the referrals outbox.
 
-These are the executor's hot paths (a few statements per phone action, while up
+The executor (``sync.service.executor``) reads and finishes due actions here,
+the outbox (``sync.service.outbox``) the referrals to publish. These are the
+executor's hot paths (a few statements per phone action, while up
 to ``concurrency`` threads wait on the switchboard), so they use SQLAlchemy Core
 and one statement where the ORM needed a load and a flush: ``claim`` marks an
 action ``sending`` with one guarded ``UPDATE ... RETURNING`` in its own
@@ -19,7 +21,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from connectors.switchboard.base import PhoneState
 from rules.errors import StoreError
-from rules.model import ActionStatus
+from rules.model import ActionStatus, Moment
 from sync.store import records as rec
 from sync.store.audit import audit_values, insert_audit, upsert_phone
 from sync.store.base import (
@@ -31,7 +33,7 @@ from sync.store.base import (
     referral_record,
 )
 
-_MOMENT_ORDER = {"end": 0, "change": 1, "start": 2}
+_MOMENT_ORDER = {Moment.END: 0, Moment.CHANGE: 1, Moment.START: 2}
 _FINAL = (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED, ActionStatus.FAILED)
 
 
@@ -47,7 +49,7 @@ def _parked(now: datetime) -> tuple[Any, ...]:
 
 def execution_order(action: rec.StoredAction) -> tuple[datetime, int, int]:
     """The order a user's due actions are carried out in (an end before a start at one instant)."""
-    return (action.due_at, _MOMENT_ORDER.get(action.moment, 1), action.id)
+    return (action.due_at, _MOMENT_ORDER[action.moment], action.id)
 
 
 class ExecutionStore(StoreBase):
@@ -161,8 +163,8 @@ class ExecutionStore(StoreBase):
         action_id: int,
         now: datetime,
         *,
-        status: str,
-        outcome: str,
+        status: ActionStatus,
+        outcome: rec.Outcome,
         detail: str = "",
         state: PhoneState | None = None,
         error: str | None = None,
@@ -198,7 +200,7 @@ class ExecutionStore(StoreBase):
             stored = action_record(row)
             if state is not None:
                 upsert_phone(conn, stored.user_id, state, now)
-            insert_audit(conn, [audit_values(now, stored, "action", outcome, detail)])
+            insert_audit(conn, [audit_values(now, stored, rec.AuditKind.ACTION, outcome, detail)])
         return stored
 
     # -- referrals outbox --------------------------------------------------------------------
@@ -248,7 +250,7 @@ class ExecutionStore(StoreBase):
         now: datetime,
         *,
         published_hash: str | None,
-        outcome: str,
+        outcome: rec.Outcome,
         key: str,
         detail: str = "",
         error: str | None = None,
@@ -271,7 +273,7 @@ class ExecutionStore(StoreBase):
             audit = {
                 "at": now,
                 "user_id": user_id,
-                "kind": "referral",
+                "kind": rec.AuditKind.REFERRAL,
                 "outcome": outcome,
                 "action_id": None,
                 "referral_id": referral_id,

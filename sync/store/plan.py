@@ -4,15 +4,15 @@
 re-plan is all or nothing); ``plan_states`` reads what the planner compares
 against for many users at once. Both use SQLAlchemy Core and multi-row
 statements: start-up re-plans every user, and per-user ORM round trips used to
-cost more than planning itself. Carrying the plan out is in
-``sync.store.execution``.
+cost more than planning itself. What a re-plan changes is a
+``sync.store.changes.PlanDiff``; carrying the plan out is in ``sync.store.execution``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -30,9 +30,7 @@ from sync.store.base import (
     chunked,
     referral_record,
 )
-
-if TYPE_CHECKING:
-    from sync.service.replan import PlanDiff
+from sync.store.changes import PlanDiff
 
 PlanState = tuple[list[rec.StoredReferral], list[rec.StoredAction]]
 
@@ -253,12 +251,12 @@ def _write_action_changes(conn: Connection, diff: PlanDiff, version: int, now: d
 
     audits: list[dict[str, Any]] = []
 
-    def audit(row: dict[str, Any], outcome: str, detail: str) -> None:
+    def audit(row: dict[str, Any], outcome: rec.Outcome, detail: str) -> None:
         audits.append(
             {
                 "at": now,
                 "user_id": row["user_id"],
-                "kind": "plan",
+                "kind": rec.AuditKind.PLAN,
                 "outcome": outcome,
                 "action_id": row["id"],
                 "referral_id": row["referral_id"],
@@ -281,17 +279,17 @@ def _write_action_changes(conn: Connection, diff: PlanDiff, version: int, now: d
         )
         if upd.rearm:
             _rearm(row)
-            audit(row, "rescheduled", f"due {upd.due_at}")
+            audit(row, rec.Outcome.RESCHEDULED, f"due {upd.due_at}")
     for action_id in diff.cancels:
         row = row_of(action_id)
         row.update(status=ActionStatus.CANCELLED, plan_version=version)
-        audit(row, "cancelled", "no longer in the plan")
+        audit(row, rec.Outcome.CANCELLED, "no longer in the plan")
     for action_id in diff.end_now:
         row = row_of(action_id)
         row.update(due_at=now, plan_version=version)
         if row["status"] != ActionStatus.PENDING:
             _rearm(row)
-        audit(row, "end_now", "referral withdrawn or cut short while running")
+        audit(row, rec.Outcome.END_NOW, "referral withdrawn or cut short while running")
     conn.execute(
         _update_by_id(ACTIONS, _ACTION_MUTABLE),
         [{"b_id": r["id"]} | {c: r[c] for c in _ACTION_MUTABLE} for r in rows.values()],

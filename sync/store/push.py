@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
@@ -21,14 +22,23 @@ from sync.store.base import StoreBase, _table
 from sync.store.models import PushSubscriptionRow
 
 PUSH = _table(PushSubscriptionRow)
-KINDS = ("graph", "google")
+
+
+class PushKind(StrEnum):
+    """Whose push a stored row is. Members equal their stored strings."""
+
+    GRAPH = "graph"  # a Microsoft Graph change-notification subscription
+    GOOGLE = "google"  # a Google Calendar ``events.watch`` channel
+
+
+_KINDS = frozenset(PushKind)
 
 
 @dataclass(frozen=True)
 class StoredPush:
     """One stored subscription or channel (times aware UTC)."""
 
-    kind: str  # "graph" | "google"
+    kind: PushKind
     remote_id: str  # Graph subscription id / Google channel id
     source_id: str  # the service's calendar source id
     account: str  # the mailbox (Graph) or delegated user (Google)
@@ -39,14 +49,14 @@ class StoredPush:
     token: str | None = field(default=None, repr=False)  # a Google channel's token (sensitive)
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> tuple[PushKind, str]:
         return (self.kind, self.remote_id)
 
 
 class PushStore(StoreBase):
     """Push subscriptions and channels (Core statements; a transaction per method)."""
 
-    def push_subscriptions(self, kind: str | None = None) -> list[StoredPush]:
+    def push_subscriptions(self, kind: PushKind | None = None) -> list[StoredPush]:
         """Every stored subscription/channel (of ``kind`` when given), by kind, source, expiry."""
         query = select(PUSH).order_by(PUSH.c.kind, PUSH.c.source_id, PUSH.c.expires_at)
         if kind is not None:
@@ -56,7 +66,7 @@ class PushStore(StoreBase):
 
     def save_push_subscription(self, sub: StoredPush) -> None:
         """Insert or replace the row of ``sub`` (by kind and remote id)."""
-        if sub.kind not in KINDS:
+        if sub.kind not in _KINDS:
             raise ValueError(f"push subscription kind {sub.kind!r}: expected graph or google")
         values = _values(sub)
         with self._conn() as conn:
@@ -64,13 +74,13 @@ class PushStore(StoreBase):
             if done.rowcount == 0:
                 conn.execute(insert(PUSH).values(values))
 
-    def delete_push_subscription(self, kind: str, remote_id: str) -> bool:
+    def delete_push_subscription(self, kind: PushKind, remote_id: str) -> bool:
         """Forget one subscription/channel; True when it was stored."""
         with self._conn() as conn:
             return bool(conn.execute(delete(PUSH).where(_key(kind, remote_id))).rowcount)
 
 
-def _key(kind: str, remote_id: str) -> Any:
+def _key(kind: PushKind, remote_id: str) -> Any:
     return and_(PUSH.c.kind == kind, PUSH.c.remote_id == remote_id)
 
 
@@ -90,7 +100,7 @@ def _values(sub: StoredPush) -> dict[str, Any]:
 
 def _record(row: Any) -> StoredPush:
     return StoredPush(
-        kind=row.kind,
+        kind=PushKind(row.kind),
         remote_id=row.remote_id,
         source_id=row.source_id,
         account=row.account,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from rules.model import (
     ActionStatus,
     CalendarEvent,
+    Moment,
     OrganizerKind,
     PhoneAction,
     Profile,
@@ -27,6 +29,39 @@ LIVE_STATUSES = (ActionStatus.PENDING, ActionStatus.SENDING)
 PARKED_MARK = "unknown_user"
 
 
+class AuditKind(StrEnum):
+    """What a line of the audit log is about. Members equal their stored strings."""
+
+    ACTION = "action"  # a due phone action was carried out, or deliberately not
+    REFERRAL = "referral"  # a referral was published to the switchboard or withdrawn
+    PLAN = "plan"  # a re-plan moved or cancelled an action, or planning failed
+    SOURCE = "source"  # a calendar source failed unexpectedly
+
+
+class Outcome(StrEnum):
+    """What happened, as the audit log and the executor's ``ActionEvent`` say it.
+
+    Members equal their stored strings.
+    """
+
+    # a due action (``AuditKind.ACTION``)
+    SENT = "sent"
+    NOOP = "noop"  # action none: nothing to send
+    MISSED = "missed"
+    KEPT = "kept"  # a manual change was left alone
+    RETRY = "retry"  # failed for now; tried again later (a publication too)
+    PARKED = "parked"  # the switchboard does not know the user; tried again later
+    FAILED = "failed"  # failed for good (a publication too)
+    # a referral (``AuditKind.REFERRAL``)
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+    # a re-plan (``AuditKind.PLAN``)
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    END_NOW = "end_now"
+    ERROR = "error"  # planning failed (``PLAN``), or a source did (``SOURCE``)
+
+
 @dataclass(frozen=True)
 class StoredAction:
     """A planned phone action as stored, with its execution state."""
@@ -36,7 +71,7 @@ class StoredAction:
     user_id: str
     referral_id: str
     generation: int
-    moment: str
+    moment: Moment
     ordinal: int
     due_at: datetime
     referral_start: datetime
@@ -101,8 +136,8 @@ class AuditEntry:
     id: int
     at: datetime
     user_id: str
-    kind: str
-    outcome: str
+    kind: AuditKind
+    outcome: Outcome
     action_id: int | None
     referral_id: str | None
     idempotency_key: str | None

@@ -5,11 +5,11 @@ referrals and planned actions (the plan, which is the truth), the last known
 phone state and the append-only audit log. Works the same on SQLite and
 PostgreSQL. Methods return ``sync.store.records`` dataclasses, never ORM rows.
 ``Store`` is assembled from its parts: ``sync.store.sources`` (sources and
-events), ``sync.store.plan`` (re-planning), ``sync.store.execution`` (carrying
-out the plan, the referrals outbox), ``sync.store.audit`` (phone states and
-the audit log), ``sync.store.push`` (push subscriptions kept across
-restarts) and ``sync.store.lease`` (the leader lease: one acting process per
-store); users and the schema live here.
+events), ``sync.store.plan`` (writing a re-plan, a ``sync.store.changes.PlanDiff``),
+``sync.store.execution`` (carrying out the plan, the referrals outbox),
+``sync.store.audit`` (phone states and the audit log), ``sync.store.push``
+(push subscriptions kept across restarts) and ``sync.store.lease`` (the leader
+lease: one acting process per store); users and the schema live here.
 """
 
 from __future__ import annotations

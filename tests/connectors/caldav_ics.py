@@ -1,6 +1,16 @@
-"""Small iCalendar texts for the CalDAV tests: single events and a weekly series."""
+"""Small iCalendar texts for the CalDAV and ICS tests: single events, series, the contract's week.
+
+``single`` and ``weekly`` write test events by hand; ``meeting_ics``,
+``series_ics`` and ``calendar_ics`` write the neutral ``Meeting`` / ``Series``
+of ``source_contract`` as iCalendar (one resource each for CalDAV, or one file).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from source_contract import Meeting, Series
 
 
 def vcalendar(*vevents: str) -> str:
@@ -42,3 +52,39 @@ def weekly(
     ex = "".join(f"EXDATE:{d}\n" for d in exdates)
     master = vevent(uid, "20260223T090000Z", "20260223T100000Z", "Weekly", extra=rule + ex)
     return vcalendar(master, *overrides)
+
+
+def utc(moment: datetime) -> str:
+    """An iCalendar UTC date-time (``20260302T080000Z``)."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _meeting(meeting: Meeting) -> str:
+    return vevent(meeting.name, utc(meeting.start), utc(meeting.end), meeting.subject)
+
+
+def _series(series: Series, removed: Iterable[datetime]) -> str:
+    rule = f"RRULE:FREQ=DAILY;COUNT={series.count}\n"
+    exdates = "".join(f"EXDATE:{utc(t)}\n" for t in removed)
+    end = series.first + series.length
+    return vevent(series.name, utc(series.first), utc(end), series.subject, extra=rule + exdates)
+
+
+def meeting_ics(meeting: Meeting) -> str:
+    return vcalendar(_meeting(meeting))
+
+
+def series_ics(series: Series, removed: Iterable[datetime] = ()) -> str:
+    """The series as one resource, its ``removed`` occurrences as EXDATEs."""
+    return vcalendar(_series(series, removed))
+
+
+def calendar_ics(
+    meetings: Iterable[Meeting],
+    series: Sequence[Series],
+    removed: Mapping[str, Iterable[datetime]],
+) -> str:
+    """Every event in one file, as a calendar export has it."""
+    vevents = [_meeting(m) for m in meetings]
+    vevents += [_series(s, removed.get(s.name, ())) for s in series]
+    return vcalendar(*vevents)

@@ -10,7 +10,9 @@ import requests_mock
 from ews_doubles import ENDPOINT, EwsServer
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source
+from connectors.calendars.ews.client import make_client
+from connectors.calendars.ews.config import EwsConnectionConfig
+from connectors.calendars.ews.source import EwsCalendarSource
 
 ALICE = Mailbox(user_id="alice", email="alice@example.se", org_domains=("example.se",))
 
@@ -24,13 +26,14 @@ class Harness:
         self.endpoint = ENDPOINT
 
     def source(self, mailbox: Mailbox = ALICE, **connection: Any) -> Any:
-        conn = EwsConnection(
+        conn = EwsConnectionConfig(
             service_endpoint=ENDPOINT,
             username="EXAMPLE\\svc-calref",
             password_env="CALREF_TEST_EWS_PASSWORD",
             **connection,
         )
-        return build_source(conn, EwsCalendar(), mailbox, sleep=self.sleeps.append)
+        client = make_client(conn, mailbox.email, mailbox.timezone, sleep=self.sleeps.append)
+        return EwsCalendarSource(client, mailbox)
 
 
 def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:

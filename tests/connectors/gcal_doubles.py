@@ -2,21 +2,32 @@
 
 ``events_page`` builds an ``Events`` list resource and ``event`` an ``Event``
 resource (field names and value shapes as in the Calendar v3 reference and the
-discovery document shipped with google-api-python-client). ``error_body``
+discovery document shipped with google-api-python-client); ``instance`` is one
+instance of a recurring event as ``singleEvents=true`` lists it. ``error_body``
 builds the JSON error envelope Google sends (``error.code``, ``error.errors[]``
 with ``domain``/``reason``/``message``, ``error.message``).
+
+``make_source`` runs a source over canned answers (``HttpMockSequence``);
+``GoogleCalendarServer`` is a stateful ``events.list`` with sync tokens for
+the contract tests.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
+import httplib2
 from googleapiclient.http import HttpMockSequence
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.google.source import GoogleCalendar, GoogleConnection, build_source
+from connectors.calendars.google.client import make_client
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
+from connectors.calendars.google.source import GoogleCalendarSource
 
 ALICE = Mailbox(user_id="alice", email="alice@example.se", org_domains=("example.se",))
 
@@ -51,6 +62,32 @@ def event(
     }
     body.update(extra)
     return body
+
+
+def instance(
+    event_id: str, original: datetime, start: str, end: str, **extra: Any
+) -> dict[str, Any]:
+    """One instance of the recurring event ``event_id`` (see ``instance_id``)."""
+    when = {"dateTime": local(original), "timeZone": "Europe/Stockholm"}
+    return event(
+        instance_id(event_id, original),
+        start,
+        end,
+        recurringEventId=event_id,
+        originalStartTime=when,
+        iCalUID=f"{event_id}@google.com",
+        **extra,
+    )
+
+
+def instance_id(event_id: str, original: datetime) -> str:
+    """An instance's id: ``<event id>_<original start, basic format, UTC>``."""
+    return f"{event_id}_{original.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def local(moment: datetime) -> str:
+    """A ``dateTime`` as Google writes it: RFC 3339 in the calendar's time zone."""
+    return moment.astimezone(ZoneInfo("Europe/Stockholm")).isoformat()
 
 
 def cancelled(event_id: str) -> dict[str, Any]:
@@ -120,10 +157,9 @@ def make_source(
     """A Google source over ``HttpMockSequence``; returns (source, http, recorded sleeps)."""
     http = HttpMockSequence(list(responses))
     sleeps: list[float] = []
-    conn = GoogleConnection(service_account_env="UNUSED_IN_TESTS", **connection)
-    source = build_source(
-        conn, GoogleCalendar(calendar_id=calendar_id), mailbox, http=http, sleep=sleeps.append
-    )
+    conn = GoogleConnectionConfig(service_account_env="UNUSED_IN_TESTS", **connection)
+    client = make_client(conn, mailbox.email, http=http, sleep=sleeps.append)
+    source = GoogleCalendarSource(client, GoogleCalendarConfig(calendar_id=calendar_id), mailbox)
     return source, http, sleeps
 
 
@@ -134,3 +170,94 @@ def query(http: HttpMockSequence, index: int) -> dict[str, list[str]]:
 
 def path(http: HttpMockSequence, index: int) -> str:
     return urlparse(http.request_sequence[index][0]).path
+
+
+@dataclass
+class GoogleCalendarServer:
+    """A stateful ``events.list`` for one calendar, an ``httplib2.Http`` stand-in.
+
+    It answers as the Calendar API documents (events/list, guides/sync):
+
+    - ``singleEvents=true`` lists a recurring event as its instances (the
+      double stores instances, see ``instance``);
+    - a listing with ``timeMin``/``timeMax`` gives the events overlapping the
+      range, ``maxResults`` a page with ``nextPageToken``; the last page
+      carries ``nextSyncToken``; cancelled events are left out;
+    - ``syncToken`` gives every event changed since the token, wherever it
+      lies in time, a deleted event or cancelled instance as ``status:
+      cancelled``; a token evicted by ``evict_tokens`` is a 410
+      ``fullSyncRequired``;
+    - ``answers`` are given first, one per request (throttling, errors).
+    """
+
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: list[tuple[dict[str, str], str]] = field(default_factory=list)
+    request_sequence: list[tuple[str, str, Any, Any]] = field(default_factory=list)
+    follow_redirects: bool = True
+    _log: list[tuple[int, str]] = field(default_factory=list)  # (version, event id)
+    _version: int = 0
+    _issued: int = 0
+    _evicted_below: int = 0
+
+    def put(self, item: dict[str, Any]) -> None:
+        self._version += 1
+        self.events[item["id"]] = item
+        self._log.append((self._version, item["id"]))
+
+    def cancel(self, event_id: str) -> None:
+        """Delete an event, or cancel one instance of a recurring event."""
+        item = self.events[event_id]
+        kept: dict[str, Any] = {
+            k: item[k] for k in ("recurringEventId", "originalStartTime") if k in item
+        }
+        self.put({**cancelled(event_id), **kept})
+
+    def evict_tokens(self) -> None:
+        """Every sync token issued so far is no longer valid."""
+        self._evicted_below = self._issued + 1
+
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        redirections: int = 1,
+        connection_type: Any = None,
+    ) -> tuple[httplib2.Response, bytes]:
+        self.request_sequence.append((uri, method, body, headers))
+        status, text = self.answers.pop(0) if self.answers else self._answer(uri)
+        return httplib2.Response(status), text.encode()
+
+    def _answer(self, uri: str) -> tuple[dict[str, str], str]:
+        params = {name: values[0] for name, values in parse_qs(urlparse(uri).query).items()}
+        if not urlparse(uri).path.endswith("/events") or params.get("singleEvents") != "true":
+            return status(400, error_body(400, "badRequest", "not in the double"))
+        if "syncToken" in params:
+            if {"timeMin", "timeMax"} & set(params):
+                return status(400, error_body(400, "invalid", "syncToken with timeMin/timeMax"))
+            serial, _, since = params["syncToken"].partition("-")
+            if int(serial) < self._evicted_below:
+                return status(410, GONE)
+            changed = dict.fromkeys(e for v, e in self._log if v > int(since))
+            items = [self.events[e] for e in changed]
+        else:
+            start, end = (_moment(params[name]) for name in ("timeMin", "timeMax"))
+            items = [
+                item
+                for item in sorted(self.events.values(), key=lambda e: e["start"]["dateTime"])
+                if item.get("status") != "cancelled"
+                and _moment(item["start"]["dateTime"]) < end
+                and _moment(item["end"]["dateTime"]) > start
+            ]
+        offset = int(params.get("pageToken", "0"))
+        size = int(params.get("maxResults", "250"))
+        if offset + size < len(items):
+            return ok(events_page(items[offset : offset + size], next_page=str(offset + size)))
+        self._issued += 1
+        token = f"{self._issued}-{self._version}"
+        return ok(events_page(items[offset:], next_sync=token))
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

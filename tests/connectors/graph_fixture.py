@@ -11,12 +11,9 @@ import respx
 from graph_doubles import CLIENT_ID, TENANT, FakeGraph
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.graph.source import (
-    GraphCalendar,
-    GraphCalendarSource,
-    GraphConnection,
-    build_source,
-)
+from connectors.calendars.graph.client import make_client
+from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig
+from connectors.calendars.graph.source import GraphCalendarSource
 
 BOX = "alice@example.se"
 ALICE = Mailbox("alice", BOX, ("example.se",))
@@ -32,9 +29,9 @@ def fake_graph() -> Iterator[FakeGraph]:
         yield graph
 
 
-def connection(**settings: Any) -> GraphConnection:
+def connection(**settings: Any) -> GraphConnectionConfig:
     """The test tenant's app registration, its secret in ``SECRET_ENV``; ``settings`` added."""
-    return GraphConnection(
+    return GraphConnectionConfig(
         tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env=SECRET_ENV, **settings
     )
 
@@ -47,12 +44,5 @@ def graph_source(
 ) -> GraphCalendarSource:
     """Alice's Graph calendar source over ``connection(**settings)``; ``sleep`` returns at once."""
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    source = build_source(
-        connection(**settings),
-        GraphCalendar(),
-        ALICE,
-        http=httpx.Client(),
-        sleep=sleep,
-    )
-    assert isinstance(source, GraphCalendarSource)
-    return source
+    client = make_client(connection(**settings), http=httpx.Client(), sleep=sleep)
+    return GraphCalendarSource(client, GraphCalendarConfig(), ALICE)

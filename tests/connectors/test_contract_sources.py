@@ -28,6 +28,9 @@ The week (Europe/Stockholm, UTC+1 in early March 2026), owner alice@example.se:
 No categories: Google Calendar has none, so they are not part of the shared week.
 What Google cannot express of the rest is in ``_as_google_shows_it`` (the
 normalised events differ there; the preview must not).
+
+How each source behaves from one sync to the next (changes, an expired state,
+throttling, malformed answers) is ``CalendarSourceContract`` in ``source_contract``.
 """
 
 from __future__ import annotations
@@ -51,10 +54,12 @@ from radicale_server import CalendarWriter, RadicaleServer
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.caldav.source import CalDAVSource
-from connectors.calendars.ews.source import EwsCalendar, EwsConnection
-from connectors.calendars.ews.source import build_source as build_ews_source
-from connectors.calendars.graph.source import GraphCalendar, GraphConnection
-from connectors.calendars.graph.source import build_source as build_graph_source
+from connectors.calendars.ews.client import make_client as make_ews_client
+from connectors.calendars.ews.config import EwsConnectionConfig
+from connectors.calendars.ews.source import EwsCalendarSource
+from connectors.calendars.graph.client import make_client as make_graph_client
+from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig
+from connectors.calendars.graph.source import GraphCalendarSource
 from rules.actions import ForwardPolicy
 from rules.evaluate import EvaluationContext
 from rules.model import ActionKind, CalendarEvent, OrganizerKind, Plan, Response, ShowAs, User
@@ -319,16 +324,15 @@ def _graph() -> list[CalendarEvent]:
         fake.mount(router)
         for item in GRAPH_WEEK:
             fake.put(MAILBOX.email, item)
-        connection = GraphConnection(
+        connection = GraphConnectionConfig(
             tenant_id=TENANT,
             client_id=CLIENT_ID,
             client_secret_env="CALREF_CONTRACT_GRAPH_SECRET",
             page_size=4,  # three pages: the round must follow nextLinks
         )
         sleeps: list[float] = []
-        source = build_graph_source(
-            connection, GraphCalendar(), MAILBOX, http=http, sleep=sleeps.append
-        )
+        client = make_graph_client(connection, http=http, sleep=sleeps.append)
+        source = GraphCalendarSource(client, GraphCalendarConfig(), MAILBOX)
         result = source.sync(WINDOW, None)
         assert result.full and not result.warnings and not sleeps
         return result.events
@@ -497,13 +501,14 @@ def _ews() -> list[CalendarEvent]:
         env.setenv("CALREF_CONTRACT_EWS_PASSWORD", "contract-Pa55")
         server = EwsServer(items=list(EWS_WEEK))
         mocker.post(ENDPOINT, text=server)
-        connection = EwsConnection(
+        connection = EwsConnectionConfig(
             service_endpoint=ENDPOINT,
             username="EXAMPLE\\svc-calref",
             password_env="CALREF_CONTRACT_EWS_PASSWORD",
         )
         sleeps: list[float] = []
-        source = build_ews_source(connection, EwsCalendar(), MAILBOX, sleep=sleeps.append)
+        client = make_ews_client(connection, MAILBOX.email, MAILBOX.timezone, sleep=sleeps.append)
+        source = EwsCalendarSource(client, MAILBOX)
         result = source.sync(WINDOW, None)
         assert result.full and not sleeps
         assert "FindItem" in server.operations

@@ -205,17 +205,18 @@ def test_occurrences_of_a_series_get_distinct_keys_from_their_recurrence_id(ews:
 
 
 def test_another_mailboxs_calendar_is_shared_even_without_the_key(ews: Harness) -> None:
-    from connectors.calendars.ews.source import EwsCalendar, EwsConnection, build_source
+    from connectors.calendars.ews import build_source
+    from connectors.calendars.ews.config import EwsCalendarConfig, EwsConnectionConfig
 
-    conn = EwsConnection(
+    conn = EwsConnectionConfig(
         service_endpoint=ews.endpoint,
         username="EXAMPLE\\svc-calref",
         password_env="CALREF_TEST_EWS_PASSWORD",
     )
     ews.server.items = [calendar_item("i1", START, END, response="Organizer", organizer=None)]
-    reception = build_source(conn, EwsCalendar(mailbox="reception@example.se"), ALICE)
+    reception = build_source(conn, EwsCalendarConfig(mailbox="reception@example.se"), ALICE)
     (event,) = reception.sync(WINDOW, None).events
     assert event.organizer_kind is OrganizerKind.EXTERNAL
-    own = build_source(conn, EwsCalendar(mailbox="Alice@Example.se"), ALICE)
+    own = build_source(conn, EwsCalendarConfig(mailbox="Alice@Example.se"), ALICE)
     (event,) = own.sync(WINDOW, None).events
     assert event.organizer_kind is OrganizerKind.SELF

@@ -1,4 +1,7 @@
-"""EWS connector at the SOAP level: the calls it makes, window reads, and error mapping."""
+"""EWS connector at the SOAP level: the calls it makes, window reads, and error mapping.
+
+The cases every source shares (including ErrorServerBusy) are in ``test_ews_contract``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from ews_doubles import calendar_item, error_message, soap_fault
 from ews_fixture import Harness, harness
 
 from connectors.calendars.base import SyncWindow
-from rules.errors import CalendarError, ThrottledError, is_retryable
+from rules.errors import CalendarError, is_retryable
 
 
 @pytest.fixture
@@ -51,9 +54,10 @@ def test_the_double_refuses_a_delegate_what_exchange_refuses(ews: Harness) -> No
     """exchangelib's account.calendar opens the mailbox root first: a Reviewer may not."""
     from exchangelib.errors import ErrorAccessDenied
 
-    from connectors.calendars.ews.source import EwsConnection, make_account_factory
+    from connectors.calendars.ews.client import make_account_factory
+    from connectors.calendars.ews.config import EwsConnectionConfig
 
-    conn = EwsConnection(
+    conn = EwsConnectionConfig(
         service_endpoint=ews.endpoint,
         username="EXAMPLE\\svc-calref",
         password_env="CALREF_TEST_EWS_PASSWORD",
@@ -113,38 +117,6 @@ def test_items_ending_exactly_at_the_window_start_are_left_out(ews: Harness) -> 
     ews.server.items = [calendar_item("x", "2026-01-05T06:00:00Z", "2026-01-05T07:00:00Z"), A1]
     result = ews.source().sync(WINDOW, None)
     assert [e.uid for e in result.events] == ["A1-UID"]
-
-
-def test_an_event_that_disappears_is_absent_from_the_next_full_result(ews: Harness) -> None:
-    ews.server.items = [A1, B1]
-    source = ews.source()
-    source.sync(WINDOW, None)
-    ews.server.items = [B1]
-    assert [e.uid for e in source.sync(WINDOW, None).events] == ["B1-UID"]
-
-
-def test_server_busy_is_retried_after_the_requested_back_off(ews: Harness) -> None:
-    ews.server.items = [A1]
-    source = ews.source()
-    source.sync(WINDOW, None)
-    ews.server.push("FindItem", 500, soap_fault("ErrorServerBusy", "The server is busy.", 4500))
-    result = source.sync(WINDOW, None)
-    assert ews.sleeps == [4.5]
-    assert len(result.events) == 1
-
-
-def test_server_busy_beyond_the_retries_raises_throttled_error(ews: Harness) -> None:
-    ews.server.items = [A1]
-    source = ews.source(throttle_retries=1)
-    source.sync(WINDOW, None)
-    busy = soap_fault("ErrorServerBusy", "The server is busy.", 2000)
-    ews.server.push("FindItem", 500, busy)
-    ews.server.push("FindItem", 500, busy)
-    with pytest.raises(ThrottledError) as caught:
-        source.sync(WINDOW, None)
-    assert caught.value.retry_after == 2.0
-    assert ews.sleeps == [2.0]
-    assert str(caught.value).startswith("ews:alice@example.se: ")
 
 
 def test_impersonation_denied_names_the_role_to_grant(ews: Harness) -> None:

@@ -11,13 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gcal_doubles import ALICE
 from pydantic import ValidationError
 
-from connectors.calendars.google.source import (
-    SCOPES,
-    GoogleCalendar,
-    GoogleConnection,
-    build_source,
-    load_credentials,
-)
+from connectors.calendars.google import build_source
+from connectors.calendars.google.client import SCOPES, load_credentials
+from connectors.calendars.google.config import GoogleCalendarConfig, GoogleConnectionConfig
 from rules.errors import CalrefError
 
 
@@ -43,7 +39,7 @@ def key_file(tmp_path: Path) -> Path:
 
 
 def test_credentials_act_as_the_user_with_the_read_only_scope(tmp_path: Path) -> None:
-    conn = GoogleConnection(service_account_file=str(key_file(tmp_path)))
+    conn = GoogleConnectionConfig(service_account_file=str(key_file(tmp_path)))
     creds = load_credentials(conn, "alice@example.se")
     assert creds._subject == "alice@example.se"
     assert tuple(creds.scopes) == SCOPES
@@ -51,8 +47,8 @@ def test_credentials_act_as_the_user_with_the_read_only_scope(tmp_path: Path) ->
 
 
 def test_build_source_uses_the_key_and_the_shipped_discovery_document(tmp_path: Path) -> None:
-    conn = GoogleConnection(service_account_file=str(key_file(tmp_path)), page_size=500)
-    source = build_source(conn, GoogleCalendar(calendar_id="primary"), ALICE)
+    conn = GoogleConnectionConfig(service_account_file=str(key_file(tmp_path)), page_size=500)
+    source = build_source(conn, GoogleCalendarConfig(calendar_id="primary"), ALICE)
     assert source.id == "google:alice@example.se"
     request = source.service.events().list(calendarId="primary", singleEvents=True)
     assert request.uri.startswith("https://www.googleapis.com/calendar/v3/calendars/primary/events")
@@ -60,7 +56,7 @@ def test_build_source_uses_the_key_and_the_shipped_discovery_document(tmp_path: 
 
 def test_missing_key_variable_is_named_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALREF_GOOGLE_KEY", raising=False)
-    conn = GoogleConnection(service_account_env="CALREF_GOOGLE_KEY")
+    conn = GoogleConnectionConfig(service_account_env="CALREF_GOOGLE_KEY")
     with pytest.raises(CalrefError, match="CALREF_GOOGLE_KEY is not set"):
         load_credentials(conn, "alice@example.se")
 
@@ -68,15 +64,15 @@ def test_missing_key_variable_is_named_without_a_traceback(monkeypatch: pytest.M
 def test_a_key_that_is_not_a_service_account_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sa.json"
     path.write_text('{"type": "authorized_user"}')
-    conn = GoogleConnection(service_account_file=str(path))
+    conn = GoogleConnectionConfig(service_account_file=str(path))
     with pytest.raises(CalrefError, match="not a service account JSON key"):
         load_credentials(conn, "alice@example.se")
 
 
 def test_connection_needs_exactly_one_key_source_and_no_unknown_keys() -> None:
     with pytest.raises(ValidationError, match="exactly one"):
-        GoogleConnection()
+        GoogleConnectionConfig()
     with pytest.raises(ValidationError, match="Extra inputs"):
-        GoogleConnection(service_account_env="X", private_key="inline-secret")
+        GoogleConnectionConfig(service_account_env="X", private_key="inline-secret")
     with pytest.raises(ValidationError):
-        GoogleCalendar(kind="google", calendar="typo")
+        GoogleCalendarConfig(kind="google", calendar="typo")

@@ -14,18 +14,11 @@ from connectors.calendars.google.push import (
     NotificationKind,
     handle_google_notification,
 )
+from connectors.clock import VirtualClock
 from rules.errors import CalendarError, CalrefError
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ADDRESS = "https://calref.example.se/hooks/google"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def watch_answer(channel_id: str, resource_id: str, expires: datetime) -> str:
@@ -42,7 +35,7 @@ def watch_answer(channel_id: str, resource_id: str, expires: datetime) -> str:
     )
 
 
-def manager(clock: Clock) -> GoogleChannelManager:
+def manager(clock: VirtualClock) -> GoogleChannelManager:
     ids = iter(["chan-1", "chan-2", "chan-3"])
     tokens = iter(["tok-1", "tok-2", "tok-3"])
     return GoogleChannelManager(
@@ -63,7 +56,7 @@ def headers(channel: str, token: str, state: str) -> dict[str, str]:
 
 
 def test_ensure_creates_a_web_hook_channel_with_token_address_and_ttl() -> None:
-    clock = Clock(T0)
+    clock = VirtualClock(T0)
     source, http, _ = make_source([ok(watch_answer("chan-1", "res-1", T0 + timedelta(days=7)))])
     channel = manager(clock).ensure("alice", source)
     assert (channel.id, channel.resource_id, channel.user_id) == ("chan-1", "res-1", "alice")
@@ -81,7 +74,7 @@ def test_ensure_creates_a_web_hook_channel_with_token_address_and_ttl() -> None:
 
 
 def test_channel_is_renewed_before_expiry_and_the_old_one_stopped_after() -> None:
-    clock = Clock(T0)
+    clock = VirtualClock(T0)
     source, http, _ = make_source(
         [
             ok(watch_answer("chan-1", "res-1", T0 + timedelta(days=7))),
@@ -91,11 +84,11 @@ def test_channel_is_renewed_before_expiry_and_the_old_one_stopped_after() -> Non
     )
     chans = manager(clock)
     first = chans.ensure("alice", source)
-    clock.now = T0 + timedelta(days=5, hours=23)
+    clock.set(T0 + timedelta(days=5, hours=23))
     assert chans.ensure("alice", source) is first
     assert len(http.request_sequence) == 1
     assert chans.next_renewal() == T0 + timedelta(days=6)
-    clock.now = T0 + timedelta(days=6)
+    clock.set(T0 + timedelta(days=6))
     second = chans.ensure("alice", source)
     assert second.id == "chan-2"
     assert path(http, 1).endswith("/events/watch")
@@ -105,7 +98,7 @@ def test_channel_is_renewed_before_expiry_and_the_old_one_stopped_after() -> Non
 
 
 def test_stopping_a_channel_google_already_forgot_is_not_an_error() -> None:
-    clock = Clock(T0)
+    clock = VirtualClock(T0)
     source, http, _ = make_source(
         [
             ok(watch_answer("chan-1", "res-1", T0 + timedelta(days=7))),
@@ -125,16 +118,16 @@ def test_watch_refused_is_a_calendar_error() -> None:
         library_retries=0,
     )
     with pytest.raises(CalendarError, match="pushWebhookBadDomain"):
-        manager(Clock(T0)).ensure("alice", source)
+        manager(VirtualClock(T0)).ensure("alice", source)
 
 
 def test_only_https_addresses_are_accepted() -> None:
     with pytest.raises(CalrefError, match="must be an HTTPS URL"):
-        GoogleChannelManager("http://calref.example.se/hook", clock=Clock(T0))
+        GoogleChannelManager("http://calref.example.se/hook", clock=VirtualClock(T0))
 
 
 def registered() -> GoogleChannelManager:
-    chans = manager(Clock(T0))
+    chans = manager(VirtualClock(T0))
     chans.restore(Channel("chan-1", "res-1", T0 + timedelta(days=7), "alice", "google:a", "tok-1"))
     return chans
 

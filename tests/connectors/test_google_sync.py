@@ -1,4 +1,10 @@
-"""Google connector sync behaviour at the HTTP level: paging, sync tokens, resync, throttling."""
+"""Google connector sync behaviour at the HTTP level: paging, sync tokens, windows, errors.
+
+The cases every source shares are in ``test_google_contract``; these check the
+requests themselves (over canned answers): the query parameters of full and
+incremental listings, rate-limit 403s, the library's own retries, and that no
+message or log line carries a sync token.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ from datetime import UTC, datetime
 
 import pytest
 from gcal_doubles import (
-    GONE,
     cancelled,
     error_body,
     event,
@@ -20,7 +25,7 @@ from gcal_doubles import (
 )
 
 from connectors.calendars.base import SyncWindow
-from rules.errors import CalendarError, SyncStateExpired, ThrottledError, is_retryable
+from rules.errors import CalendarError, ThrottledError, is_retryable
 
 WINDOW = SyncWindow(
     datetime(2026, 1, 5, 7, 30, tzinfo=UTC), datetime(2026, 1, 12, 7, 30, tzinfo=UTC)
@@ -104,51 +109,12 @@ def test_changes_outside_the_window_are_dropped_and_events_leaving_it_are_remove
     assert sorted(result.removed) == ["ev1", "ev9"]
 
 
-def test_expired_sync_token_raises_sync_state_expired_and_a_fresh_sync_is_complete() -> None:
-    source, http, _, first = first_sync(
-        [
-            status(410, GONE),
-            ok(events_page([E2], next_page="p2")),
-            ok(events_page([], next_sync="sync-token-9")),
-        ]
-    )
-    with pytest.raises(SyncStateExpired) as caught:
-        source.sync(WINDOW, first.state)
-    assert "google:alice@example.se" in str(caught.value)
-    assert "sync-token-1" not in str(caught.value)
-    again = source.sync(WINDOW, None)
-    assert again.full is True
-    assert [e.key for e in again.events] == ["ev2"]
-    assert "timeMin" in query(http, 3)
-    assert "syncToken" not in query(http, 3)
-
-
 def test_window_moved_to_another_day_does_a_full_window_sync() -> None:
     source, http, _, first = first_sync([ok(events_page([E2], next_sync="sync-token-2"))])
     result = source.sync(NEXT_DAY, first.state)
     assert result.full is True
     assert query(http, 2)["timeMin"] == ["2026-01-06T00:00:00Z"]
     assert "syncToken" not in query(http, 2)
-
-
-def test_unreadable_state_starts_over_with_a_full_sync() -> None:
-    source, http, _ = make_source([ok(events_page([E1], next_sync="t"))])
-    result = source.sync(WINDOW, "not json at all")
-    assert result.full is True
-    assert "timeMin" in query(http, 0)
-
-
-def test_429_is_retried_after_the_retry_after_seconds() -> None:
-    throttled = status(
-        429, error_body(429, "rateLimitExceeded", "Rate Limit Exceeded"), **{"retry-after": "7"}
-    )
-    source, http, sleeps = make_source(
-        [throttled, ok(events_page([E1], next_sync="t"))], library_retries=0
-    )
-    result = source.sync(WINDOW, None)
-    assert [e.key for e in result.events] == ["ev1"]
-    assert sleeps == [7.0]
-    assert len(http.request_sequence) == 2
 
 
 def test_rate_limit_403_is_retried_with_exponential_backoff_without_retry_after() -> None:
@@ -158,19 +124,6 @@ def test_rate_limit_403_is_retried_with_exponential_backoff_without_retry_after(
     )
     source.sync(WINDOW, None)
     assert sleeps == [1.0, 2.0]
-
-
-def test_throttling_that_outlasts_the_retries_raises_throttled_error_with_retry_after() -> None:
-    throttled = status(
-        429, error_body(429, "rateLimitExceeded", "Rate Limit Exceeded"), **{"retry-after": "3"}
-    )
-    source, http, sleeps = make_source([throttled] * 3, library_retries=0, throttle_retries=2)
-    with pytest.raises(ThrottledError) as caught:
-        source.sync(WINDOW, None)
-    assert caught.value.retry_after == 3.0
-    assert is_retryable(caught.value)
-    assert sleeps == [3.0, 3.0]
-    assert len(http.request_sequence) == 3
 
 
 def test_a_retry_after_longer_than_the_cap_is_not_waited_for() -> None:
@@ -217,7 +170,7 @@ def test_error_messages_never_contain_the_sync_token() -> None:
     source, _, _, first = first_sync(
         [status(500, error_body(500, "backendError", "Backend Error"))]
     )
-    source._library_retries = 0
+    source.client._library_retries = 0
     with pytest.raises(CalendarError) as caught:
         source.sync(WINDOW, first.state)
     assert is_retryable(caught.value)
@@ -231,16 +184,10 @@ def test_a_malformed_event_time_is_a_calendar_error_naming_the_event() -> None:
         source.sync(WINDOW, None)
 
 
-def test_a_non_json_answer_is_a_calendar_error() -> None:
-    source, _, _ = make_source([({"status": "200"}, "<html>proxy error</html>")])
-    with pytest.raises(CalendarError, match=r"events.list answered"):
-        source.sync(WINDOW, None)
-
-
 def test_library_retry_warnings_do_not_log_the_sync_token(caplog: pytest.LogCaptureFixture) -> None:
     unavailable = status(503, error_body(503, "backendError", "Backend Error"))
     source, _, _, first = first_sync([unavailable, ok(events_page([], next_sync="t2"))])
-    source._library_retries = 1
+    source.client._library_retries = 1
     with caplog.at_level("WARNING", logger="googleapiclient.http"):
         source.sync(WINDOW, first.state)
     assert "Sleeping" in caplog.text

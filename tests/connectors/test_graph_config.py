@@ -10,19 +10,16 @@ from graph_doubles import CLIENT_ID, TENANT
 from pydantic import ValidationError
 
 from connectors.calendars.base import Mailbox
-from connectors.calendars.graph.source import (
-    GraphCalendar,
-    GraphConnection,
-    build_source,
-    make_client,
-)
+from connectors.calendars.graph import build_source
+from connectors.calendars.graph.client import make_client
+from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig
 from rules.errors import CalrefError, ConfigError
 from sync.config import load_config
 
 
 def test_connection_rejects_unknown_keys_and_inline_secrets() -> None:
     with pytest.raises(ValidationError, match="client_secret"):
-        GraphConnection(tenant_id=TENANT, client_id=CLIENT_ID, client_secret="inline!")
+        GraphConnectionConfig(tenant_id=TENANT, client_id=CLIENT_ID, client_secret="inline!")
 
 
 @pytest.mark.parametrize(
@@ -35,12 +32,12 @@ def test_connection_rejects_unknown_keys_and_inline_secrets() -> None:
 )
 def test_connection_needs_exactly_one_complete_credential(credential: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
-        GraphConnection(tenant_id=TENANT, client_id=CLIENT_ID, **credential)
+        GraphConnectionConfig(tenant_id=TENANT, client_id=CLIENT_ID, **credential)
 
 
 def test_missing_secret_variable_is_named_without_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_GRAPH_SECRET", raising=False)
-    connection = GraphConnection(
+    connection = GraphConnectionConfig(
         tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env="NO_SUCH_GRAPH_SECRET"
     )
     with pytest.raises(CalrefError, match="NO_SUCH_GRAPH_SECRET is not set"):
@@ -50,7 +47,7 @@ def test_missing_secret_variable_is_named_without_a_value(monkeypatch: pytest.Mo
 def test_certificate_credential_is_read_from_a_file(tmp_path, monkeypatch) -> None:
     key = tmp_path / "graph.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
-    connection = GraphConnection(
+    connection = GraphConnectionConfig(
         tenant_id=TENANT,
         client_id=CLIENT_ID,
         certificate_key_file=str(key),
@@ -66,24 +63,24 @@ def test_certificate_credential_is_read_from_a_file(tmp_path, monkeypatch) -> No
 
 def test_calendar_entry_mailbox_overrides_the_user_email(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPH_SECRET", "x")
-    connection = GraphConnection(
+    connection = GraphConnectionConfig(
         tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env="GRAPH_SECRET"
     )
     mailbox = Mailbox("alice", "alice@example.se")
-    assert build_source(connection, GraphCalendar(), mailbox).id == "graph:alice@example.se"
-    other = GraphCalendar.model_validate({"kind": "graph", "mailbox": "Alice.A@Example.se"})
+    assert build_source(connection, GraphCalendarConfig(), mailbox).id == "graph:alice@example.se"
+    other = GraphCalendarConfig.model_validate({"kind": "graph", "mailbox": "Alice.A@Example.se"})
     assert build_source(connection, other, mailbox).id == "graph:alice.a@example.se"
     with pytest.raises(ValidationError):
-        GraphCalendar.model_validate({"kind": "graph", "calendar": "x"})
+        GraphCalendarConfig.model_validate({"kind": "graph", "calendar": "x"})
 
 
 def test_sources_of_one_connection_share_one_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPH_SECRET", "x")
-    connection = GraphConnection(
+    connection = GraphConnectionConfig(
         tenant_id=TENANT, client_id=CLIENT_ID, client_secret_env="GRAPH_SECRET"
     )
-    a = build_source(connection, GraphCalendar(), Mailbox("a", "a@example.se"))
-    b = build_source(connection, GraphCalendar(), Mailbox("b", "b@example.se"))
+    a = build_source(connection, GraphCalendarConfig(), Mailbox("a", "a@example.se"))
+    b = build_source(connection, GraphCalendarConfig(), Mailbox("b", "b@example.se"))
     assert a.client is b.client  # type: ignore[attr-defined]
 
 

@@ -13,19 +13,12 @@ from graph_doubles import CLIENT_ID, TENANT, FakeGraph
 
 from connectors.calendars.graph.client import GraphClient
 from connectors.calendars.graph.push import SubscriptionManager
+from connectors.clock import VirtualClock
 from connectors.secrets import Secret
 from rules.errors import CalendarError
 
 STATE = "c1ientSt4te-from-env"
 BOX = "alice@example.se"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -37,12 +30,12 @@ def fake() -> Iterator[FakeGraph]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> VirtualClock:
+    return VirtualClock(datetime(2024, 5, 6, 8, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def manager(fake: FakeGraph, clock: Clock) -> SubscriptionManager:
+def manager(fake: FakeGraph, clock: VirtualClock) -> SubscriptionManager:
     client = GraphClient(
         tenant_id=TENANT,
         client_id=CLIENT_ID,
@@ -132,26 +125,26 @@ def test_malformed_body_is_a_bad_request(manager: SubscriptionManager) -> None:
 
 
 def test_renewal_happens_only_when_expiry_is_near(
-    manager: SubscriptionManager, fake: FakeGraph, clock: Clock
+    manager: SubscriptionManager, fake: FakeGraph, clock: VirtualClock
 ) -> None:
     sub = manager.subscribe(BOX)
     calls = len(fake.graph_requests)
-    clock.now += timedelta(hours=40)  # 30 h left: not due (renew in the last 24 h)
+    clock.advance(timedelta(hours=40))  # 30 h left: not due (renew in the last 24 h)
     manager.maintain()
     assert len(fake.graph_requests) == calls
-    clock.now += timedelta(hours=10)  # 20 h left: due
+    clock.advance(timedelta(hours=10))  # 20 h left: due
     manager.maintain()
     patch = fake.graph_requests[-1]
     assert (patch.method, patch.url.path) == ("PATCH", f"/v1.0/subscriptions/{sub.id}")
-    assert sub.expires == clock.now + timedelta(minutes=4200)
+    assert sub.expires == clock.now() + timedelta(minutes=4200)
 
 
 def test_renewing_a_subscription_graph_forgot_creates_a_new_one(
-    manager: SubscriptionManager, fake: FakeGraph, clock: Clock
+    manager: SubscriptionManager, fake: FakeGraph, clock: VirtualClock
 ) -> None:
     sub = manager.subscribe(BOX)
     fake.subscriptions.clear()
-    clock.now += timedelta(days=2, hours=12)
+    clock.advance(timedelta(days=2, hours=12))
     manager.maintain()
     assert sub.id not in manager.subscriptions
     assert [s.mailbox for s in manager.subscriptions.values()] == [BOX]

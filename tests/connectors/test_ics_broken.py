@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import IcsFileSource, parse_ics_report
+from connectors.calendars.ics.parse import parse_ics_report
+from connectors.calendars.ics.source import IcsFileSource
 from rules.errors import CalendarError
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")

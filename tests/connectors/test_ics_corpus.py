@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import parse_ics, parse_ics_report
+from connectors.calendars.ics.parse import parse_ics, parse_ics_report
 from rules.errors import CalendarError
 from rules.model import CalendarEvent
 

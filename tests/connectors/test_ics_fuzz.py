@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import parse_ics_report
+from connectors.calendars.ics.parse import parse_ics_report
 from rules.errors import CalendarError
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")

@@ -21,7 +21,8 @@ import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
 from connectors.calendars.ics import lines as ics_lines
-from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, parse_ics_report
+from connectors.calendars.ics.parse import parse_ics_report
+from connectors.calendars.ics.source import IcsFileSource, IcsUrlSource
 from connectors.calendars.limits import CalendarLimits, LimitExceeded, rule_steps
 from rules.errors import CalendarError, is_retryable
 
@@ -188,7 +189,9 @@ def test_a_url_entrys_own_max_bytes_wins_over_the_block_for_the_parse_too() -> N
 # -- the whole-download deadline ---------------------------------------------------------
 
 
-class VirtualClock:
+class VirtualMonotonic:
+    """Stands in for ``time.monotonic``: seconds that move only when the test moves them."""
+
     def __init__(self) -> None:
         self.now = 0.0
 
@@ -197,7 +200,7 @@ class VirtualClock:
 
 
 def test_a_trickling_server_is_cut_off_at_the_download_deadline() -> None:
-    clock = VirtualClock()
+    clock = VirtualMonotonic()
     sent: list[int] = []
 
     def trickle() -> Iterator[bytes]:
@@ -291,7 +294,7 @@ def test_the_config_block_reaches_every_ics_source(tmp_path: Path) -> None:
     path.write_text(CONFIG.format(extra="download_seconds: 5"))
     sources = load_config(path).sources("anna")
     assert [s.limits.max_bytes for s in sources] == [2048, 2048]  # type: ignore[attr-defined]
-    assert sources[1].download_seconds == 5  # type: ignore[attr-defined]
+    assert sources[1].limits.download_seconds == 5  # type: ignore[attr-defined]
     assert sources[0].limits.parse_seconds == CalendarLimits().parse_seconds  # type: ignore[attr-defined]
 
 
@@ -309,7 +312,7 @@ def test_a_wrong_key_in_the_config_block_is_reported_with_its_line(tmp_path: Pat
 def test_waiting_for_another_parse_does_not_count_against_parse_seconds() -> None:
     from connectors.calendars.ics import prepare as ics_prepare
 
-    clock = VirtualClock()
+    clock = VirtualMonotonic()
     result: list[Any] = []
 
     def work() -> None:

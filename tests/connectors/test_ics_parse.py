@@ -8,7 +8,7 @@ import pytest
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import parse_ics, parse_ics_report
+from connectors.calendars.ics.parse import parse_ics, parse_ics_report
 from rules.errors import CalendarError
 from rules.model import ShowAs
 

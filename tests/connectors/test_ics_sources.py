@@ -1,4 +1,9 @@
-"""IcsFileSource, IcsUrlSource (against a real HTTP server on 127.0.0.1) and the factory."""
+"""IcsFileSource and IcsUrlSource (against a real HTTP server on 127.0.0.1).
+
+The cases every source shares are in ``test_ics_contract``; these are the ICS
+ones: "nothing changed" states, validators, redirects, limits, time-outs and
+credentials. The factory's tests are in ``test_ics_config``.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,11 @@ from typing import Any, ClassVar
 import pytest
 
 from connectors.calendars.base import Mailbox, SyncWindow
-from connectors.calendars.ics.build import IcsFileSource, IcsUrlSource, build_ics_source, redact_url
-from rules.errors import CalendarError, ConfigError, ThrottledError, is_retryable
+from connectors.calendars.ics import build_source
+from connectors.calendars.ics.client import redact_url
+from connectors.calendars.ics.config import IcsCalendarConfig, IcsConnectionConfig
+from connectors.calendars.ics.source import IcsFileSource, IcsUrlSource
+from rules.errors import CalendarError, ThrottledError, is_retryable
 
 ANNA = Mailbox("anna", "anna.berg@example.se", ("example.se",), "Europe/Stockholm")
 WINDOW = SyncWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
@@ -52,12 +60,6 @@ def test_file_source_rereads_when_content_or_window_changes(tmp_path: Path) -> N
     os.utime(path, ns=(1, 1))
     changed = source.sync(LATER, moved.state)
     assert changed.full and changed.events[0].subject == "Daglig avstämning"
-
-
-def test_file_source_ignores_a_foreign_state_and_reads_in_full(tmp_path: Path) -> None:
-    path = tmp_path / "anna.ics"
-    path.write_bytes(CAL)
-    assert IcsFileSource(path, ANNA).sync(WINDOW, "not-json").full
 
 
 def test_missing_file_is_a_calendar_error_naming_the_path(tmp_path: Path) -> None:
@@ -116,8 +118,6 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             Handler.release.wait(5)
             self.send(200, CAL)
-        elif path == "/busy":
-            self.send(429, Retry_After="120")
         elif path == "/maintenance":
             self.send(503, Retry_After="Mon, 02 Nov 2026 08:01:30 GMT")
         elif path == "/private":
@@ -128,8 +128,6 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(401)
         elif path == "/boom":
             self.send(500)
-        elif path == "/html":
-            self.send(200, b"<html><body>Please sign in</body></html>")
         else:
             self.send(404)
 
@@ -201,10 +199,7 @@ def test_a_slow_server_times_out_as_a_transient_error(server: str) -> None:
     assert caught.value.problem == "timed out after 0.2 s"
 
 
-def test_429_and_503_are_throttling_with_retry_after(server: str) -> None:
-    with pytest.raises(ThrottledError) as busy:
-        IcsUrlSource(f"{server}/busy", ANNA).sync(WINDOW, None)
-    assert busy.value.retry_after == 120.0
+def test_503_with_an_http_date_retry_after_is_throttling(server: str) -> None:
     now = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     with pytest.raises(ThrottledError) as maintenance:
         IcsUrlSource(f"{server}/maintenance", ANNA, clock=lambda: now).sync(WINDOW, None)
@@ -227,12 +222,6 @@ def test_a_refused_connection_is_transient() -> None:
     assert is_retryable(caught.value)
 
 
-def test_an_html_page_is_a_calendar_error_not_a_traceback(server: str) -> None:
-    with pytest.raises(CalendarError) as caught:
-        IcsUrlSource(f"{server}/html", ANNA).sync(WINDOW, None)
-    assert "not an iCalendar file" in caught.value.problem
-
-
 def test_credentials_never_appear_in_errors(server: str) -> None:
     host = server.removeprefix("http://")
     url = f"http://anna:wrong-pw@{host}/private?token=tok-9f8e7d&user=anna"
@@ -248,7 +237,8 @@ def test_credentials_never_appear_in_errors(server: str) -> None:
 def test_basic_auth_from_a_secret(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANNA_ICS_PW", "s3cret-pw")
     entry = {"kind": "ics", "url": f"{server}/private", "username": "anna"}
-    source = build_ics_source({**entry, "password_env": "ANNA_ICS_PW"}, ANNA, Path("."))
+    calendar = IcsCalendarConfig.model_validate({**entry, "password_env": "ANNA_ICS_PW"})
+    source = build_source(IcsConnectionConfig(), calendar, ANNA)
     assert source.sync(WINDOW, None).full
 
 
@@ -264,39 +254,3 @@ def test_redact_url_hides_google_private_keys() -> None:
     assert redact_url(url) == (
         "https://calendar.google.com/calendar/ical/anna%40example.se/private-***/basic.ics"
     )
-
-
-# -- factory -------------------------------------------------------------------------------
-
-
-def test_factory_builds_a_file_source_relative_to_the_config_folder(tmp_path: Path) -> None:
-    source = build_ics_source({"kind": "ics", "path": "anna.ics"}, ANNA, tmp_path)
-    assert isinstance(source, IcsFileSource) and source.path == tmp_path / "anna.ics"
-
-
-def test_factory_reads_a_secret_url_from_a_file(tmp_path: Path) -> None:
-    (tmp_path / "anna.url").write_text("https://cal.example.se/feed?key=abc123\n")
-    source = build_ics_source({"kind": "ics", "url_file": "anna.url"}, ANNA, tmp_path)
-    assert isinstance(source, IcsUrlSource) and source.id == "https://cal.example.se/feed?key=***"
-
-
-@pytest.mark.parametrize(
-    ("entry", "problem"),
-    [
-        ({"kind": "ics"}, "give exactly one of path, url, url_env, url_file"),
-        ({"kind": "ics", "path": "a.ics", "url": "https://x"}, "give exactly one of"),
-        ({"kind": "ics", "path": "a.ics", "timeout": 3}, "timeout only apply to url"),
-        ({"kind": "ics", "url": "https://x", "colour": "red"}, "unknown key(s) colour"),
-        ({"kind": "ics", "url": "https://x", "timeout": "soon"}, "timeout must be a non-neg"),
-        ({"kind": "ics", "url": "ftp://x/a.ics"}, "only http:// and https://"),
-        ({"kind": "ics", "url_env": "CALREF_TEST_UNSET_VAR"}, "CALREF_TEST_UNSET_VAR is not set"),
-        ({"kind": "ics", "url": "https://x", "username": "a"}, "username needs password_env"),
-    ],
-)
-def test_factory_rejects_bad_entries_with_a_config_error(
-    entry: dict[str, Any], problem: str
-) -> None:
-    with pytest.raises(ConfigError) as caught:
-        build_ics_source(entry, ANNA, Path("."))
-    assert problem in str(caught.value)
-    assert str(caught.value).startswith("calendar entry of user 'anna': ")

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from organizer_tags import tags_of
 
-from connectors.calendars.base import Mailbox, classify_organizer
-from connectors.calendars.organizer import normalize_domain, parse_address
+from connectors.calendars.base import Mailbox
+from connectors.calendars.organizer import classify_organizer, normalize_domain, parse_address
 from rules.model import CalendarEvent, OrganizerKind, PhoneAction
 
 OWN = Mailbox("alice", "alice@example.se", ("example.se",), "Europe/Stockholm")
@@ -217,7 +217,7 @@ WINDOW_START = datetime(2026, 1, 5, tzinfo=UTC)
 
 def _ics(mailbox: Mailbox, organizer_line: str) -> CalendarEvent:
     from connectors.calendars.base import SyncWindow
-    from connectors.calendars.ics.build import parse_ics
+    from connectors.calendars.ics.parse import parse_ics
 
     text = (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\n"
@@ -406,7 +406,7 @@ def test_the_calendar_entries_in_docs_organisation_md_are_valid() -> None:
     from ruamel.yaml import YAML
 
     from connectors.calendars.base import split_shared
-    from sync.config import _connector_models
+    from sync.config.calendars import CONNECTORS
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "organisation.md").read_text("utf-8")
     blocks = [YAML(typ="safe").load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
@@ -415,8 +415,7 @@ def test_the_calendar_entries_in_docs_organisation_md_are_valid() -> None:
     for raw in entries:
         entry, shared = split_shared(raw)
         assert shared is (raw.get("shared") is True)
-        if entry["kind"] != "ics":
-            _connector_models(entry["kind"])[2].model_validate(entry)
+        CONNECTORS[entry["kind"]].CalendarConfig.model_validate(entry)
 
 
 def test_overlong_organizers_are_external_and_not_parsed() -> None:
@@ -427,7 +426,7 @@ def test_overlong_organizers_are_external_and_not_parsed() -> None:
 
 
 def test_an_entry_reading_another_mailbox_is_never_the_users_own() -> None:
-    from connectors.calendars.base import is_own_calendar
+    from connectors.calendars.organizer import is_own_calendar
 
     assert is_own_calendar({"kind": "graph"}, False, "alice@example.se")
     assert is_own_calendar(

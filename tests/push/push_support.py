@@ -171,7 +171,7 @@ def graph_stack(directory: Path, config: str = GRAPH_CONFIG) -> Stack:
     path.write_text(config, encoding="utf-8")
     app = load_config(path)
     clock = VirtualClock(T0)
-    switchboard = SimulatedSwitchboard(app.users, clock=clock.now)
+    switchboard = SimulatedSwitchboard(app.users, clock=clock)
     service = build_service(app, clock, switchboard=switchboard)
     scheduler = ServiceScheduler(service)
     hub = build_hub(app, service, scheduler.set_source_interval)

@@ -84,14 +84,14 @@ def google_stack(tmp_path: Path, responses: list[tuple[dict[str, str], str]]) ->
     )
     store = Store.open(f"sqlite:///{tmp_path}/calref.db")
     store.migrate()  # as ``calref run`` does before push starts
-    switchboard = SimulatedSwitchboard([BOB], clock=clock.now)
+    switchboard = SimulatedSwitchboard([BOB], clock=clock)
     service = Service(store, switchboard, {"bob": [source]}, [BOB], planner, clock)
     scheduler = ServiceScheduler(service)
     ids: Iterator[str] = iter(["chan-1", "chan-2", "chan-3"])
     tokens: Iterator[str] = iter(["tok-1", "tok-2", "tok-3"])
     manager = GoogleChannelManager(
         f"{PUBLIC}/hooks/google",
-        clock=clock.now,
+        clock=clock,
         new_id=lambda: next(ids),
         new_token=lambda: next(tokens),
     )

@@ -46,14 +46,14 @@ def start(
     source, http, _ = make_source(responses, mailbox=BOB_MAILBOX, calendar_id=calendar_id)
     store = Store.open(f"sqlite:///{tmp_path}/calref.db")
     store.migrate()
-    switchboard = SimulatedSwitchboard([BOB], clock=clock.now)
+    switchboard = SimulatedSwitchboard([BOB], clock=clock)
     service = Service(store, switchboard, {"bob": [source]}, [BOB], planner, clock)
     scheduler = ServiceScheduler(service)
     new_ids: Iterator[str] = iter(ids)
     new_tokens: Iterator[str] = iter(tokens)
     manager = GoogleChannelManager(
         f"{PUBLIC}/hooks/google",
-        clock=clock.now,
+        clock=clock,
         new_id=lambda: next(new_ids),
         new_token=lambda: next(new_tokens),
     )

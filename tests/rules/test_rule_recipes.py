@@ -31,7 +31,7 @@ from rules.model import (
     User,
 )
 from rules.planner import plan_user
-from rules.rulefile import RuleSet, default_rules, load_rules, parse_rules
+from rules.rulefile import RuleSet, default_rules, parse_rules
 from sync.cli.main import app
 
 RECIPES = Path(__file__).resolve().parents[2] / "examples" / "rules"
@@ -95,7 +95,8 @@ def context(rules: RuleSet) -> EvaluationContext:
 
 
 def recipe(name: str) -> RuleSet:
-    return load_rules(RECIPES / name)
+    path = RECIPES / name
+    return parse_rules(path.read_text(encoding="utf-8"), str(path))
 
 
 def outcome(plan: Plan, key: str) -> Expected:

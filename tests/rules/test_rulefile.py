@@ -10,7 +10,7 @@ from pydantic import ValidationError as PydanticError
 
 from rules.errors import RuleFileError, ValidationError
 from rules.model import PhoneAction
-from rules.rulefile import default_rules, default_rules_text, load_rules, parse_rules
+from rules.rulefile import default_rules, default_rules_text, parse_rules
 from rules.yamlfile import load_yaml, problems_from_pydantic
 
 MINIMAL = """\
@@ -184,20 +184,6 @@ def test_duration_min_longer_than_max_is_refused() -> None:
 def test_unusable_files_give_one_clear_problem(text: str, message: str) -> None:
     (problem,) = problems_of(text)
     assert message in problem
-
-
-def test_load_rules_reads_a_file_and_names_it_in_errors(tmp_path: Path) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(MINIMAL, encoding="utf-8")
-    assert load_rules(path).source == str(path)
-    path.write_text(MINIMAL.replace("meeting", "meting"), encoding="utf-8")
-    with pytest.raises(RuleFileError, match=rf"^{path}:4:"):
-        load_rules(path)
-
-
-def test_missing_rule_file_is_a_rule_file_error(tmp_path: Path) -> None:
-    with pytest.raises(RuleFileError, match="cannot read"):
-        load_rules(tmp_path / "nope.yaml")
 
 
 # --- the packaged defaults --------------------------------------------------------------------

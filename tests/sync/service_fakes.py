@@ -17,6 +17,7 @@ from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.errors import CalendarError, CalendarUnavailable, SyncStateExpired, ThrottledError
 from rules.model import (
     CalendarEvent,
+    Moment,
     PhoneAction,
     Plan,
     PlannedAction,
@@ -25,6 +26,7 @@ from rules.model import (
     ShowAs,
     User,
 )
+from sync.service.lease import LeaderLease
 from sync.service.service import Service
 from sync.service.settings import ServiceSettings
 from sync.store import Store
@@ -114,8 +116,8 @@ def subject_planner(user: User, events: list[CalendarEvent], window: SyncWindow)
         )
         referrals.append(referral)
         for moment, at, action in (
-            ("start", event.start, start_action),
-            ("end", event.end, end_action),
+            (Moment.START, event.start, start_action),
+            (Moment.END, event.end, end_action),
         ):
             actions.append(
                 PlannedAction(
@@ -170,6 +172,8 @@ def build_service(
     clock: VirtualClock,
     calendars: dict[str, list[FakeCalendar]],
     users: list[User],
+    *,
+    lease: LeaderLease | None = None,
     **settings: object,
 ) -> Service:
     """A service with the subject planner, one worker (deterministic) and a seeded rng."""
@@ -184,6 +188,7 @@ def build_service(
         clock,
         ServiceSettings(**options),  # type: ignore[arg-type]
         rng=random.Random(7),
+        lease=lease,
     )
 
 

@@ -17,7 +17,7 @@ from sync.store import Store
 @pytest.fixture
 def scheduler(sqlite_store: Store, clock: VirtualClock):  # type: ignore[no-untyped-def]
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("anna-cal", [meeting("m1", T0 + timedelta(hours=1), 30)])
     service = build_service(
         sqlite_store,

@@ -22,7 +22,7 @@ def world(
     sqlite_store: Store, clock: VirtualClock
 ) -> tuple[Service, SimulatedSwitchboard, FakeCalendar]:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("anna-cal", [meeting("m1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()

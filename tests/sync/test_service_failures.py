@@ -16,11 +16,11 @@ from service_fakes import (
 )
 
 from connectors.clock import VirtualClock
+from connectors.retry import Backoff
 from connectors.switchboard.base import PhoneMode
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.model import PhoneAction
 from sync.cli.status import format_status, status_report
-from sync.service.executor import RetryPolicy
 from sync.store import Store
 
 H = timedelta(hours=1)
@@ -31,7 +31,7 @@ def test_manual_change_during_referral_survives_the_end_action(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()
@@ -52,7 +52,7 @@ def test_end_action_runs_when_nobody_touched_the_phone(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "bo")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()
@@ -67,10 +67,10 @@ def test_transient_switchboard_errors_are_retried_with_backoff_then_succeed(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|open")])
-    retry = RetryPolicy(base=timedelta(seconds=10), jitter=0.0)
-    service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users, retry=retry)
+    retry = Backoff(base=10.0, cap=300.0)
+    service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users, retry_backoff=retry)
     service.start()
     sim.faults.configure(fail_next=3, retry_after=0)
     clock.set(T0 + H)
@@ -95,7 +95,7 @@ def test_permanent_error_is_recorded_and_shown_in_status(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("c", [meeting("m1", T0 + H, 60, "close|switch boat")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()
@@ -117,7 +117,7 @@ def test_broken_source_does_not_stop_another_users_actions(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "bo")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal_a = FakeCalendar("a", [meeting("a1", T0 + H, 60, "close|open")])
     cal_b = FakeCalendar("b", [meeting("b1", T0 + H, 60, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal_a], "bo": [cal_b]}, users)
@@ -138,7 +138,7 @@ def test_failing_source_backs_off_exponentially_and_honours_retry_after(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("a", [])
     service = build_service(
         sqlite_store,
@@ -146,7 +146,7 @@ def test_failing_source_backs_off_exponentially_and_honours_retry_after(
         clock,
         {"anna": [cal]},
         users,
-        source_backoff_base=timedelta(seconds=100),
+        source_backoff=Backoff(base=100.0, cap=3600.0, jitter=0.25),
     )
     service.start()
     cal.fail_with = calendar_error("a")
@@ -174,7 +174,7 @@ def test_expired_sync_state_triggers_a_full_resync(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("a", [meeting("a1", T0 + H, 60)])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
     service.start()

@@ -23,7 +23,7 @@ def test_referrals_are_published_again_after_the_gateway_restarts(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    first = run_in_thread(create_app(SimulatedSwitchboard(users, clock=clock.now)))
+    first = run_in_thread(create_app(SimulatedSwitchboard(users, clock=clock)))
     port = first.http.port
     cal = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(hours=1), 60)])
     with HttpSwitchboard(first.url, None, timeout=5.0) as http:
@@ -33,7 +33,7 @@ def test_referrals_are_published_again_after_the_gateway_restarts(
         assert len(ids) == 1
         first.stop()
 
-        board = SimulatedSwitchboard(users, clock=clock.now)
+        board = SimulatedSwitchboard(users, clock=clock)
         second = serve_in_thread(create_app(board), "127.0.0.1", port, name="simulator again")
         try:
             clock.advance(timedelta(seconds=30))

@@ -63,7 +63,7 @@ def _service(
     store: Store, clock: VirtualClock, hostile: HostileCalendar, **settings: object
 ) -> tuple[Service, SimulatedSwitchboard, FakeCalendar]:
     users = make_users("anna", "bob")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     anna = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(minutes=10), 30)])
     options: dict[str, object] = {
         "sync_wait": timedelta(seconds=WAIT),
@@ -93,7 +93,7 @@ def test_a_hung_calendar_holds_up_neither_start_up_nor_the_others_actions(
     took = _timed(service.tick)
     assert took < BOUND, f"the tick waited {took:.1f}s for a hung calendar"
     assert [d for d, _k, _r in phone_commands(sim, "anna")] == ["close"]
-    assert "bob-cal" in service._runner.running()
+    assert "bob-cal" in service.poller.runner.running()
 
 
 def test_a_sync_that_ends_late_replans_its_user_in_the_background(
@@ -178,4 +178,4 @@ def test_stop_starts_no_new_sync_and_no_new_call(sqlite_store: Store, clock: Vir
     assert service.tick() == []
     assert len(anna.calls) == calls
     assert phone_commands(sim, "anna") == []
-    assert service.executor.wait_idle(0.1)
+    assert service.wait_idle(0.1)

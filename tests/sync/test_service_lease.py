@@ -48,9 +48,13 @@ class Node:
         users = make_users("anna")
         self.store = open_store()
         self.service: Service = build_service(
-            self.store, sim, clock, {"anna": [self.calendar]}, users
+            self.store,
+            sim,
+            clock,
+            {"anna": [self.calendar]},
+            users,
+            lease=LeaderLease(self.store, clock, name, ttl=TTL),
         )
-        self.service.lease = LeaderLease(self.store, clock, name, ttl=TTL)
         self.sent: list[ActionEvent] = []
         self.service.add_action_listener(self.sent.append)
         self.lost = 0
@@ -67,7 +71,7 @@ class Node:
 def world(
     open_store: Callable[[], Store], clock: VirtualClock
 ) -> Iterator[tuple[Node, Node, SimulatedSwitchboard, VirtualClock]]:
-    sim = SimulatedSwitchboard(make_users("anna"), clock=clock.now)
+    sim = SimulatedSwitchboard(make_users("anna"), clock=clock)
     one = Node("one", open_store, sim, clock)
     two = Node("two", open_store, sim, clock)
     yield one, two, sim, clock
@@ -178,7 +182,7 @@ def test_without_a_lease_the_service_never_touches_the_lease_table(
     open_store: Callable[[], Store], clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     store = open_store()
     cal = FakeCalendar("anna-cal", [meeting("m1", T0 + timedelta(minutes=1), 5)])
     service = build_service(store, sim, clock, {"anna": [cal]}, users)

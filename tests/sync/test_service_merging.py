@@ -40,7 +40,7 @@ def service_for(
     store: Store, clock: VirtualClock, cal: FakeCalendar
 ) -> tuple[Service, SimulatedSwitchboard]:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     service = Service(
         store,
         sim,

@@ -28,7 +28,7 @@ M = timedelta(minutes=1)
 
 def _setup(clock: VirtualClock) -> tuple[list, SimulatedSwitchboard, FakeCalendar]:  # type: ignore[type-arg]
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("anna-cal", [meeting("m1", T0 + H, 60, "close|open")])
     return users, sim, cal
 

@@ -62,7 +62,7 @@ def _service(store: Store, clock: VirtualClock) -> tuple[Service, BlockingCalend
     users = make_users("anna")
     cal = BlockingCalendar(SOURCE)
     service = build_service(
-        store, SimulatedSwitchboard(users, clock=clock.now), clock, {"anna": [cal]}, users
+        store, SimulatedSwitchboard(users, clock=clock), clock, {"anna": [cal]}, users
     )
     service.start()
     return service, cal

@@ -14,12 +14,44 @@ from datetime import timedelta
 from service_fakes import T0, FakeCalendar, build_service, make_users, meeting, phone_commands
 
 from connectors.clock import VirtualClock
+from connectors.switchboard.base import PhoneState, PublishedReferral, SwitchboardUser
 from connectors.switchboard.sim_state import SimulatedSwitchboard
-from rules.model import ActionStatus
+from rules.model import ActionStatus, PhoneAction
 from sync.cli.status import format_status, status_report
 from sync.store import Store
 
 BACKOFF = timedelta(minutes=30)
+
+
+class Gateway:
+    """The switchboard the service talks to, whose simulator can be replaced
+    (``restart_as``): a gateway that restarted, or whose directory changed."""
+
+    def __init__(self, board: SimulatedSwitchboard) -> None:
+        self.board = board
+
+    def restart_as(self, board: SimulatedSwitchboard) -> None:
+        self.board = board
+
+    def list_users(self) -> list[SwitchboardUser]:
+        return self.board.list_users()
+
+    def get_user(self, user_id: str) -> SwitchboardUser:
+        return self.board.get_user(user_id)
+
+    def publish_referral(
+        self, user_id: str, referral: PublishedReferral, idempotency_key: str
+    ) -> None:
+        self.board.publish_referral(user_id, referral, idempotency_key)
+
+    def withdraw_referral(self, user_id: str, referral_id: str, idempotency_key: str) -> None:
+        self.board.withdraw_referral(user_id, referral_id, idempotency_key)
+
+    def apply_action(self, user_id: str, action: PhoneAction, idempotency_key: str) -> PhoneState:
+        return self.board.apply_action(user_id, action, idempotency_key)
+
+    def referral_ids(self) -> dict[str, set[str]]:
+        return self.board.referral_ids()
 
 
 def _calendars() -> dict[str, list[FakeCalendar]]:
@@ -33,7 +65,7 @@ def test_a_user_the_switchboard_does_not_know_is_parked_not_failed(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "carl")
-    sim = SimulatedSwitchboard(users[:1], clock=clock.now)  # the directory lacks carl
+    sim = SimulatedSwitchboard(users[:1], clock=clock)  # the directory lacks carl
     calendars = _calendars()
     service = build_service(sqlite_store, sim, clock, calendars, users)
     service.start()
@@ -56,7 +88,7 @@ def test_a_user_the_switchboard_does_not_know_is_parked_not_failed(
     assert sqlite_store.referrals("carl")[0].publish_error is None  # not failed for good
 
     # the directory learns carl; the next start (config or directory change) retries at once
-    fixed = SimulatedSwitchboard(users, clock=clock.now)
+    fixed = SimulatedSwitchboard(users, clock=clock)
     clock.advance(timedelta(minutes=1))
     again = build_service(sqlite_store, fixed, clock, calendars, users)
     events = again.start()
@@ -69,23 +101,24 @@ def test_referrals_a_restarted_gateway_lost_are_published_again(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
+    gateway = Gateway(sim)
     calendars = {"anna": _calendars()["anna"]}
-    service = build_service(sqlite_store, sim, clock, calendars, users)
+    service = build_service(sqlite_store, gateway, clock, calendars, users)
     service.start()
     published = [r.id for r in sim.referrals("anna")]
     assert len(published) == 1
 
     assert service.check_referrals(force=True) == []  # nothing lost: nothing republished
-    restarted = SimulatedSwitchboard(users, clock=clock.now)  # the gateway came back empty
-    service.switchboard = service.executor.switchboard = restarted
+    restarted = SimulatedSwitchboard(users, clock=clock)  # the gateway came back empty
+    gateway.restart_as(restarted)
     clock.advance(service.settings.referral_check_interval)
     service.tick()
     assert service.check_referrals() == []  # checked at the tick; the next only after 5 min
     assert [r.id for r in restarted.referrals("anna")] == published
 
-    again = SimulatedSwitchboard(users, clock=clock.now)
-    service.switchboard = service.executor.switchboard = again
+    again = SimulatedSwitchboard(users, clock=clock)
+    gateway.restart_as(again)
     clock.advance(service.settings.referral_check_interval)
     service.tick()
     assert [r.id for r in again.referrals("anna")] == published
@@ -95,16 +128,15 @@ def test_a_parked_user_is_tried_again_once_the_directory_lists_them(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "carl")
-    service = build_service(
-        sqlite_store, SimulatedSwitchboard(users[:1], clock=clock.now), clock, _calendars(), users
-    )
+    gateway = Gateway(SimulatedSwitchboard(users[:1], clock=clock))
+    service = build_service(sqlite_store, gateway, clock, _calendars(), users)
     service.start()
     clock.set(T0 + timedelta(minutes=10))
     service.execute_due()
     assert sqlite_store.parked_users(clock.now()) == ["carl"]
 
-    updated = SimulatedSwitchboard(users, clock=clock.now)  # the directory now has carl
-    service.switchboard = service.executor.switchboard = updated
+    updated = SimulatedSwitchboard(users, clock=clock)  # the directory now has carl
+    gateway.restart_as(updated)
     clock.advance(service.settings.referral_check_interval)  # well before the 30 min backoff
     events = service.tick()
     assert [(e.user, e.moment, e.outcome) for e in events] == [("carl", "start", "sent")]

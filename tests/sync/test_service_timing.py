@@ -16,7 +16,7 @@ def test_start_and_end_actions_run_at_their_due_times(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("anna-cal", [meeting("m1", T0 + timedelta(hours=1), 30, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
 
@@ -46,7 +46,7 @@ def test_run_virtual_carries_out_a_day_in_order_and_reports_each_action(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "bo")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal_a = FakeCalendar(
         "a",
         [
@@ -79,7 +79,7 @@ def test_many_users_run_in_parallel_each_in_time_order(
 ) -> None:
     ids = [f"u{n}" for n in range(12)]
     users = make_users(*ids)
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     calendars = {
         uid: [
             FakeCalendar(

@@ -20,7 +20,7 @@ def test_status_during_a_referral_shows_it_the_phone_and_the_end_to_come(
     sqlite_store: Store, clock: VirtualClock
 ) -> None:
     users = make_users("anna", "bo")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     anna = FakeCalendar("anna-cal", [meeting("m1", T0 + H, 60, "close|open")])
     bo = FakeCalendar("bo-cal", [meeting("m2", T0 + H, 30, "close|open")])
     service = build_service(sqlite_store, sim, clock, {"anna": [anna], "bo": [bo]}, users)

@@ -40,7 +40,7 @@ def _opened(path: Path) -> Store:
 def _annas_service(store: Store, clock: VirtualClock) -> tuple[SimulatedSwitchboard, Service]:
     """A service for anna on ``store``: one meeting, due ten minutes after T0."""
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     cal = FakeCalendar("anna-cal", [meeting("a1", T0 + timedelta(minutes=10), 30)])
     return sim, build_service(store, sim, clock, {"anna": [cal]}, users)
 
@@ -179,7 +179,7 @@ def test_a_store_that_refuses_writes_at_start_is_a_store_error(
     _opened(path).close()
     store = Store.open(f"sqlite:///{path}", readonly=True)
     users = make_users("anna")
-    sim = SimulatedSwitchboard(users, clock=clock.now)
+    sim = SimulatedSwitchboard(users, clock=clock)
     service = build_service(store, sim, clock, {"anna": []}, users)
     with pytest.raises(StoreError, match="cannot write the database: attempt to write"):
         service.start()

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-from caldav.davclient import DAVClient
 from caldav.elements.base import BaseElement
 from caldav.lib import error as dav_error
 
@@ -66,6 +65,8 @@ class CalDAVCollection:
     def calendar(self) -> Any:
         """The ``caldav`` calendar object (the client is made on first use)."""
         if self._calendar is None:
+            from caldav.davclient import DAVClient  # its HTTP stack loads only when used
+
             client: Any = DAVClient(
                 url=self._url,
                 username=self._username,

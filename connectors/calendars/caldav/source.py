@@ -1,10 +1,11 @@
-"""CalDAV calendars (Nextcloud, Radicale, SOGo, iCloud, Fastmail...) through the ``caldav`` package.
+"""CalDAV calendars through the ``caldav`` package: the source and ``build_source``.
 
 A full sync reads the collection's ``DAV:sync-token`` and ``CS:getctag`` (one
 PROPFIND, depth 0) and then the calendar object resources that touch the window
 (one ``calendar-query`` REPORT with a time range, not expanded); each resource's
-iCalendar text is expanded into occurrences inside the window by
-``connectors.calendars.ics.build.parse_ics``. The opaque state (JSON) records the
+iCalendar text is expanded into occurrences inside the window by ``parse_ics``
+(``connectors/calendars/ics/parse.py``; each occurrence becomes a ``CalendarEvent``
+in ``connectors/calendars/ics/mapping.py``). The opaque state (JSON) records the
 window it was made for, the sync mode, the token or ctag, and which occurrence
 keys each resource (href) produced.
 
@@ -23,7 +24,7 @@ Incremental sync depends on what the server offers:
 A state made for another day's window is ignored and a full sync is done.
 Requests, throttling (429, or 503 with Retry-After: retried a bounded number of
 times with an injectable ``sleep``, then ``ThrottledError``) and error
-translation are in ``connectors.calendars.caldav.client``. Errors name the
+translation are in ``connectors/calendars/caldav/client.py``. Errors name the
 source (``caldav:alice@example.se``) and the problem, never the password.
 """
 
@@ -34,13 +35,14 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
 from connectors.calendars.caldav.client import CTAG_TAG, SYNC_TOKEN_TAG, CalDAVCollection
+from connectors.calendars.caldav.config import CalDAVCalendarConfig, CalDAVConnectionConfig
+from connectors.calendars.ics.parse import parse_ics
 from connectors.calendars.limits import CalendarLimits
 from connectors.retry import Sleep
 from connectors.secrets import Secret, read_secret
@@ -50,84 +52,9 @@ from rules.model import CalendarEvent
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-PLACEHOLDERS = ("email", "user_id", "local")
 
 Mode = Literal["sync-token", "ctag", "window"]
 Parser = Callable[..., list[CalendarEvent]]
-
-
-# ---------------------------------------------------------------- configuration
-class _Credentials(BaseModel):
-    username: str | None = Field(default=None, description="login name; omit for no auth")
-    password_env: str | None = Field(default=None, description="env var holding the password")
-    password_file: str | None = Field(default=None, description="file holding the password")
-
-    @model_validator(mode="after")
-    def _one_password_place(self) -> _Credentials:
-        if self.password_env and self.password_file:
-            raise ValueError("give at most one of password_env or password_file")
-        if (self.password_env or self.password_file) and not self.username:
-            raise ValueError("a password needs a username")
-        return self
-
-
-class CalDAVConnection(_Credentials):
-    """The organisation-level ``connections.caldav`` block: server, service login and limits."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(description="base URL of the CalDAV server, e.g. https://dav.example.se/")
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    verify_tls: bool = True
-    throttle_retries: int = Field(default=3, ge=0, le=10)
-    max_retry_wait: float = Field(default=60.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        if parts.username or parts.password:
-            raise ValueError("must not contain a login; use username and password_env")
-        return value if value.endswith("/") else value + "/"
-
-
-class CalDAVCalendar(_Credentials):
-    """One user's CalDAV calendar: ``{kind: caldav, url: ...}`` in the user's ``calendars``.
-
-    ``url`` is the calendar collection, absolute or relative to the connection's
-    URL, and may use ``{email}``, ``{local}`` (the part before ``@``) and
-    ``{user_id}``. A username here replaces the connection's login for this calendar.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["caldav"] = "caldav"
-    url: str = Field(default="{email}/calendar/", description="calendar collection URL or path")
-    name: str | None = Field(default=None, description="tells two calendars of one user apart")
-    sync: Literal["auto", "sync-token", "ctag", "window"] = "auto"
-
-    @field_validator("url")
-    @classmethod
-    def _known_placeholders(cls, value: str) -> str:
-        try:
-            value.format_map({p: "x" for p in PLACEHOLDERS})
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(
-                f"unknown placeholder {err}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
-            ) from None
-        return value
-
-
-# ---------------------------------------------------------------- the source
-def _default_parser() -> Parser:
-    """``parse_ics`` from the shared iCalendar module (imported late: it is optional here)."""
-    try:
-        from connectors.calendars.ics.build import parse_ics
-    except ImportError:
-        from connectors.calendars.ics.parse import parse_ics
-    return parse_ics
 
 
 def _href(url: object) -> str:
@@ -331,7 +258,7 @@ class CalDAVSource:
         """The occurrences of one resource in the window; None when it cannot be read."""
         if not data:
             return []
-        parser = self._parser or _default_parser()
+        parser = self._parser or parse_ics
         bounds = {"limits": self._limits} if self._limits is not None else {}
         try:
             return parser(data, mailbox=self._mailbox, window=window, source=self._id, **bounds)
@@ -348,8 +275,9 @@ def _days(window: SyncWindow) -> list[str]:
     ]
 
 
-# ---------------------------------------------------------------- factory
-def calendar_url(connection: CalDAVConnection, entry: CalDAVCalendar, mailbox: Mailbox) -> str:
+def calendar_url(
+    connection: CalDAVConnectionConfig, entry: CalDAVCalendarConfig, mailbox: Mailbox
+) -> str:
     """The absolute calendar collection URL for ``mailbox``, placeholders filled in."""
     path = entry.url.format_map(
         {
@@ -362,15 +290,19 @@ def calendar_url(connection: CalDAVConnection, entry: CalDAVCalendar, mailbox: M
 
 
 def build_source(
-    connection: CalDAVConnection,
-    entry: CalDAVCalendar,
+    connection: CalDAVConnectionConfig,
+    calendar: CalDAVCalendarConfig,
     mailbox: Mailbox,
     *,
-    sleep: Sleep = time.sleep,
-    parser: Parser | None = None,
     limits: CalendarLimits | None = None,
+    base_dir: Path | None = None,
 ) -> CalDAVSource:
-    """The source for ``mailbox``'s CalDAV calendar; reads the password from env or file."""
+    """The source for ``mailbox``'s CalDAV calendar; reads the password from env or file.
+
+    Each calendar object is parsed within ``limits``; ``base_dir`` is not used (a CalDAV
+    entry names no file).
+    """
+    entry = calendar
     login = entry if entry.username else connection
     password = None
     if login.password_env or login.password_file:
@@ -391,7 +323,5 @@ def build_source(
         verify_tls=connection.verify_tls,
         throttle_retries=connection.throttle_retries,
         max_retry_wait=connection.max_retry_wait,
-        sleep=sleep,
-        parser=parser,
         limits=limits,
     )

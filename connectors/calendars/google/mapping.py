@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.calendars.base import Mailbox, classify_organizer
+from connectors.calendars.base import Mailbox
+from connectors.calendars.organizer import classify_organizer
 from rules.errors import CalendarError
 from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
 

@@ -26,12 +26,11 @@ from enum import StrEnum
 from typing import Any
 
 from connectors.calendars.google.source import GoogleCalendarSource
+from connectors.clock import Clock
 from rules.errors import CalendarError, CalrefError
 
 DEFAULT_TTL = timedelta(days=7)
 DEFAULT_RENEW_BEFORE = timedelta(days=1)
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ class GoogleChannelManager:
 
     def due(self, user_id: str) -> bool:
         channel = self._by_user.get(user_id)
-        return channel is None or self._clock() >= channel.expiration - self._renew_before
+        return channel is None or self._clock.now() >= channel.expiration - self._renew_before
 
     def next_renewal(self) -> datetime | None:
         """When the earliest channel needs renewing (for the scheduler), or None."""
@@ -232,5 +231,5 @@ class GoogleChannelManager:
         if "expiration" in answer:
             expiration = _parse_expiration(answer["expiration"], source.id)
         else:
-            expiration = self._clock() + self._ttl
+            expiration = self._clock.now() + self._ttl
         return Channel(channel_id, str(answer["resourceId"]), expiration, user_id, source.id, token)

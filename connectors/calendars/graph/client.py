@@ -1,15 +1,17 @@
 """The HTTP side of the Microsoft Graph connector: app-only auth, retries and concurrency.
 
-``GraphClient`` is shared by every Graph source of one connection (one tenant,
-one app registration). It gets tokens with MSAL's client-credentials flow (MSAL
-caches them, so one client object per process) for the scope
-``<Graph origin>/.default`` of the configured ``graph_url`` (so a national
-cloud gets its own audience, see ``graph_clouds``), sends every request with
-the ``Prefer`` headers calref relies on, retries 429/503/504 honouring
-``Retry-After`` (bounded, with an injectable sleep so tests run in virtual
-time) and keeps at most ``max_in_flight`` requests per mailbox in flight, as
-Outlook's throttling limits ask. Errors are ``CalendarError``s naming the
-source and the problem, never a token, secret or delta link.
+``GraphClient`` is shared by every Graph source of one connection (one tenant, one
+app registration): ``shared_client`` keeps one per connection, made by
+``make_client``, which reads the secret. It gets tokens with MSAL's
+client-credentials flow (MSAL caches them, so one client object per process) for the
+scope ``<Graph origin>/.default`` of the configured ``graph_url`` (so a national
+cloud gets its own audience, see ``connectors/calendars/graph/clouds.py``), sends
+every request with the ``Prefer`` headers calref relies on, retries 429/503/504
+honouring ``Retry-After`` through ``connectors/retry.py`` (bounded, with an
+injectable sleep so tests run in virtual time) and keeps at most ``max_in_flight``
+requests per mailbox in flight, as Outlook's throttling limits ask. Errors are
+``CalendarError``s naming the source and the problem, never a token, secret or
+delta link.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import msal
 
 from connectors.calendars.graph.clouds import graph_scope
+from connectors.calendars.graph.config import GraphConnectionConfig
 from connectors.retry import Retrying, RetryLater, Sleep
 from connectors.retry_after import parse_retry_after
-from connectors.secrets import Secret
+from connectors.secrets import Secret, read_secret
 from rules.errors import CalendarError, CalendarUnavailable, SyncStateExpired, ThrottledError
 from rules.wording import plural
 
@@ -110,7 +112,7 @@ class GraphClient:
         self.max_in_flight = max_in_flight
         self.page_size = page_size
         self.calls = 0  # Graph API calls sent (token requests not counted)
-        self._app: msal.ConfidentialClientApplication | None = None
+        self._app: Any = None  # msal.ConfidentialClientApplication, made on first use
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         graph = urlsplit(self.graph_url)
@@ -118,7 +120,9 @@ class GraphClient:
 
     # -- auth ---------------------------------------------------------------
 
-    def _msal_app(self, source: str) -> msal.ConfidentialClientApplication:
+    def _msal_app(self, source: str) -> Any:
+        import msal  # loads its crypto stack only when a Graph calendar is read
+
         with self._lock:
             if self._app is None:
                 credential: Any = self._credential
@@ -311,3 +315,63 @@ def _retryable(err: Exception) -> RetryLater | None:
     if isinstance(err, _Busy):
         return RetryLater(parse_retry_after(err.response.headers.get("Retry-After")))
     return None
+
+
+def make_client(
+    connection: GraphConnectionConfig,
+    *,
+    http: httpx.Client | None = None,
+    sleep: Sleep = time.sleep,
+) -> GraphClient:
+    """A ``GraphClient`` for ``connection``; secrets are read here, from env or file.
+
+    ``http`` and ``sleep`` replace the transport and the wait between retries (tests,
+    benchmarks); ``shared_client`` is what the sources of a config use.
+    """
+    credential: Secret | dict[str, Any]
+    if connection.client_secret_env or connection.client_secret_file:
+        credential = read_secret(
+            env=connection.client_secret_env,
+            file=connection.client_secret_file,
+            what="graph client secret",
+        )
+    else:
+        key = read_secret(
+            env=connection.certificate_key_env,
+            file=connection.certificate_key_file,
+            what="graph certificate key",
+        )
+        credential = {
+            "private_key": key.reveal(),
+            "thumbprint": connection.certificate_thumbprint,
+        }
+    return GraphClient(
+        tenant_id=connection.tenant_id,
+        client_id=connection.client_id,
+        credential=credential,
+        authority_host=connection.authority_host,
+        graph_url=connection.graph_url,
+        http=http,
+        sleep=sleep,
+        page_size=connection.page_size,
+        max_retries=connection.max_retries,
+        max_retry_wait=connection.max_retry_wait_seconds,
+        max_in_flight=connection.max_in_flight_per_mailbox,
+        timeout=connection.timeout_seconds,
+    )
+
+
+_shared_clients: dict[str, GraphClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(connection: GraphConnectionConfig) -> GraphClient:
+    """The one ``GraphClient`` of ``connection`` in this process (one MSAL token cache, one
+    set of per-mailbox semaphores for every source of that connection)."""
+    key = connection.model_dump_json()
+    with _shared_lock:
+        client = _shared_clients.get(key)
+        if client is None:
+            client = make_client(connection)
+            _shared_clients[key] = client
+        return client

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from connectors.calendars.base import Mailbox, classify_organizer
+from connectors.calendars.base import Mailbox
+from connectors.calendars.organizer import classify_organizer
 from rules.errors import CalendarError
 from rules.model import CalendarEvent, Response, ShowAs
 

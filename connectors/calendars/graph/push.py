@@ -21,13 +21,14 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from connectors.calendars.graph.client import GraphClient, GraphNotFound
+from connectors.clock import Clock, SystemClock
 from connectors.secrets import Secret
 from rules.errors import CalendarError
 
@@ -71,7 +72,7 @@ class SubscriptionManager:
         notification_url: str,
         lifecycle_url: str,
         client_state: Secret,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock | None = None,
         lifetime: timedelta = DEFAULT_LIFETIME,
         renew_before: timedelta = DEFAULT_RENEW_BEFORE,
     ) -> None:
@@ -83,7 +84,7 @@ class SubscriptionManager:
         self.notification_url = notification_url
         self.lifecycle_url = lifecycle_url
         self._client_state = client_state
-        self.clock = clock
+        self.clock = clock or SystemClock()
         self.lifetime = lifetime
         self.renew_before = renew_before
         self.subscriptions: dict[str, Subscription] = {}  # by subscription id
@@ -97,7 +98,7 @@ class SubscriptionManager:
     def subscribe(self, mailbox: str) -> Subscription:
         """Create the mailbox's subscription (Graph first validates the notification URL)."""
         mailbox = mailbox.strip().lower()
-        expires = self.clock().astimezone(UTC) + self.lifetime
+        expires = self.clock.now() + self.lifetime
         body = {
             "changeType": CHANGE_TYPES,
             "notificationUrl": self.notification_url,
@@ -114,7 +115,7 @@ class SubscriptionManager:
 
     def renew(self, sub: Subscription) -> Subscription:
         """Extend ``sub``; a subscription Graph no longer knows is created again."""
-        expires = self.clock().astimezone(UTC) + self.lifetime
+        expires = self.clock.now() + self.lifetime
         try:
             answer = self._call(
                 "PATCH",
@@ -189,7 +190,7 @@ class SubscriptionManager:
         for mailbox in sorted(recreate):
             self.subscribe(mailbox)
             to_sync.append(mailbox)
-        due = self.clock().astimezone(UTC) + self.renew_before
+        due = self.clock.now() + self.renew_before
         for sub in list(self.subscriptions.values()):
             if sub.id in reauthorize or sub.expires <= due:
                 self.renew(sub)

@@ -1,13 +1,14 @@
-"""Microsoft 365 calendars through Microsoft Graph: config models, the source and its factory.
+"""Microsoft 365 calendars through Microsoft Graph: the source and ``build_source``.
 
 One ``GraphCalendarSource`` reads one mailbox's primary calendar with
-``GET /users/{mailbox}/calendarView/delta`` (app-only auth, see
-``graph_client``). The first call for a window reads every page until the
+``GET /users/{mailbox}/calendarView/delta`` (app-only auth, requests and retries in
+``connectors/calendars/graph/client.py``; each item becomes a ``CalendarEvent`` in
+``mapping.py``). The first call for a window reads every page until the
 ``@odata.deltaLink``; later calls replay that link and return only changes.
 Occurrences of a series arrive sparse and take their fields from the series
-master, read once per series and cached (``graph_series``). When the window
+master, read once per series and cached (``series.py``). When the window
 slides to a new day the added days are read with a bounded ``calendarView``
-and the delta link is kept (``graph_state``). When Graph rejects the link (410
+and the delta link is kept (``state.py``). When Graph rejects the link (410
 Gone, ``syncStateNotFound``, ``resyncRequired``...) or the window moved too far,
 the source does a full window sync itself and returns ``full=True``, so the
 caller replaces what it knew and nothing is lost or duplicated. See
@@ -16,17 +17,14 @@ docs/calendars-graph.md.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
-from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from connectors.calendars.base import CalendarSource, Mailbox, SyncResult, SyncWindow
-from connectors.calendars.graph.client import GraphClient, GraphNotFound
-from connectors.calendars.graph.clouds import check_cloud_pair
+from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
+from connectors.calendars.graph.client import GraphClient, GraphNotFound, shared_client
+from connectors.calendars.graph.config import GraphCalendarConfig, GraphConnectionConfig
 from connectors.calendars.graph.mapping import (
     SELECT_FIELDS,
     is_removed,
@@ -40,158 +38,45 @@ from connectors.calendars.graph.series import (
     is_sparse_occurrence,
 )
 from connectors.calendars.graph.state import DeltaState, load_state, next_midnight, plan
-from connectors.retry import Sleep
-from connectors.secrets import read_secret
+from connectors.calendars.limits import CalendarLimits
 from rules.errors import CalendarError, SyncStateExpired
 from rules.model import CalendarEvent
 
 MAX_PAGES = 10_000  # a guard against a server that never ends a round
 
 
-class GraphConnection(BaseModel):
-    """The ``connections: {graph: ...}`` block: one app registration in one tenant.
-
-    Exactly one credential: a client secret (``client_secret_env`` or
-    ``client_secret_file``) or a certificate (``certificate_key_env`` or
-    ``certificate_key_file`` holding the PEM private key, plus its
-    ``certificate_thumbprint``).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    tenant_id: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
-    client_secret_env: str | None = None
-    client_secret_file: str | None = None
-    certificate_key_env: str | None = None
-    certificate_key_file: str | None = None
-    certificate_thumbprint: str | None = None
-    authority_host: str = "https://login.microsoftonline.com"
-    graph_url: str = "https://graph.microsoft.com/v1.0"
-    page_size: int = Field(default=50, ge=1, le=1000)
-    max_retries: int = Field(default=4, ge=0, le=10)
-    max_retry_wait_seconds: float = Field(default=120.0, gt=0)
-    max_in_flight_per_mailbox: int = Field(default=4, ge=1, le=4)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-
-    @field_validator("authority_host", "graph_url")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if not parts.hostname or parts.scheme != "https":
-            raise ValueError("must be an https:// URL")
-        return value
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> GraphConnection:
-        secret = bool(self.client_secret_env or self.client_secret_file)
-        cert = bool(self.certificate_key_env or self.certificate_key_file)
-        if secret == cert:
-            raise ValueError(
-                "give exactly one credential: client_secret_env/client_secret_file, or "
-                "certificate_key_env/certificate_key_file with certificate_thumbprint"
-            )
-        if cert and not self.certificate_thumbprint:
-            raise ValueError("a certificate credential needs certificate_thumbprint")
-        check_cloud_pair(self.authority_host, self.graph_url)
-        return self
-
-
-class GraphCalendar(BaseModel):
-    """A user's ``calendars: [{kind: graph, ...}]`` entry (the primary calendar)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["graph"] = "graph"
-    mailbox: str | None = Field(
-        default=None, description="mailbox address (UPN); defaults to the user's email"
-    )
-
-
-def make_client(connection: GraphConnection, **overrides: Any) -> GraphClient:
-    """A ``GraphClient`` for ``connection``; secrets are read here, from env or file."""
-    credential: Any
-    if connection.client_secret_env or connection.client_secret_file:
-        credential = read_secret(
-            env=connection.client_secret_env,
-            file=connection.client_secret_file,
-            what="graph client secret",
-        )
-    else:
-        key = read_secret(
-            env=connection.certificate_key_env,
-            file=connection.certificate_key_file,
-            what="graph certificate key",
-        )
-        credential = {
-            "private_key": key.reveal(),
-            "thumbprint": connection.certificate_thumbprint,
-        }
-    options: dict[str, Any] = {
-        "authority_host": connection.authority_host,
-        "graph_url": connection.graph_url,
-        "page_size": connection.page_size,
-        "max_retries": connection.max_retries,
-        "max_retry_wait": connection.max_retry_wait_seconds,
-        "max_in_flight": connection.max_in_flight_per_mailbox,
-        "timeout": connection.timeout_seconds,
-    }
-    options.update(overrides)
-    return GraphClient(
-        tenant_id=connection.tenant_id,
-        client_id=connection.client_id,
-        credential=credential,
-        **options,
-    )
-
-
-_shared_clients: dict[str, GraphClient] = {}
-_shared_lock = threading.Lock()
-
-
 def build_source(
-    connection: GraphConnection,
-    entry: GraphCalendar,
+    connection: GraphConnectionConfig,
+    calendar: GraphCalendarConfig,
     mailbox: Mailbox,
     *,
-    client: GraphClient | None = None,
-    http: httpx.Client | None = None,
-    sleep: Sleep | None = None,
-) -> CalendarSource:
-    """The source for one user's Graph calendar.
+    limits: CalendarLimits | None = None,
+    base_dir: Path | None = None,
+) -> GraphCalendarSource:
+    """The source for one user's Graph calendar, on the connection's shared client.
 
-    Sources of the same connection share one ``GraphClient`` (one MSAL token
-    cache, one set of per-mailbox semaphores) unless ``client``, ``http`` or
-    ``sleep`` override the transport (tests, benchmarks).
+    ``limits`` and ``base_dir`` are not used: Graph answers JSON page by page, and a
+    Graph entry names no file.
     """
-    if client is None:
-        overrides: dict[str, Any] = {}
-        if http is not None:
-            overrides["http"] = http
-        if sleep is not None:
-            overrides["sleep"] = sleep
-        if overrides:
-            client = make_client(connection, **overrides)
-        else:
-            key = connection.model_dump_json()
-            with _shared_lock:
-                client = _shared_clients.get(key)
-                if client is None:
-                    client = make_client(connection)
-                    _shared_clients[key] = client
-    address = (entry.mailbox or mailbox.email).strip()
-    if not address:
-        raise CalendarError("graph:?", "no mailbox address: set the user's email or `mailbox`")
-    return GraphCalendarSource(client, mailbox, address)
+    return GraphCalendarSource(shared_client(connection), calendar, mailbox)
 
 
 class GraphCalendarSource:
-    """One mailbox's primary calendar, read with calendarView delta."""
+    """One mailbox's primary calendar, read with calendarView delta.
 
-    def __init__(self, client: GraphClient, mailbox: Mailbox, address: str | None = None) -> None:
+    The mailbox is the entry's ``mailbox`` or else the user's email; ``client`` may be
+    any ``GraphClient`` (tests and benchmarks give one made with their own transport).
+    """
+
+    def __init__(
+        self, client: GraphClient, calendar: GraphCalendarConfig, mailbox: Mailbox
+    ) -> None:
+        address = (calendar.mailbox or mailbox.email).strip()
+        if not address:
+            raise CalendarError("graph:?", "no mailbox address: set the user's email or `mailbox`")
         self.client = client
         self.mailbox = mailbox
-        self.address = (address or mailbox.email).strip().lower()
+        self.address = address.lower()
         self._id = f"graph:{self.address}"
         self.masters = MasterCache()
 

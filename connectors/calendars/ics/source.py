@@ -1,15 +1,16 @@
-"""Calendar sources that read ICS files from disk or from an http(s) URL.
+"""Calendar sources that read ICS files from disk or feeds over http(s), and ``build_source``.
 
 Both answer every real change with a full result (ICS has no delta) and use
 the opaque ``state`` only to say "nothing changed": the file's identity
 (mtime_ns, size, SHA-256) or the URL's validators (ETag, Last-Modified, SHA-256),
 always together with the window they were read for, because a moved window can
-bring new occurrences of an unchanged file.
+bring new occurrences of an unchanged file. The text is parsed by
+``connectors/calendars/ics/parse.py`` (each occurrence becomes a ``CalendarEvent``
+in ``mapping.py``); a feed is fetched by ``client.py``.
 
 Both read within ``CalendarLimits`` (docs/calendar-limits.md): a file or body over
-``max_bytes`` is refused before it is parsed, and a URL's whole download (every
-redirect hop and the body) must end within ``download_seconds``, checked after each
-chunk and, for a read that blocks, by waiting for the download on a worker thread.
+``max_bytes`` is refused before it is parsed, and a feed's whole download must end
+within ``download_seconds``.
 """
 
 from __future__ import annotations
@@ -17,27 +18,75 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from connectors.calendars.base import Mailbox, SyncResult, SyncWindow
+from connectors.calendars.ics.client import FeedClient, redact_url
+from connectors.calendars.ics.config import IcsCalendarConfig, IcsConnectionConfig
 from connectors.calendars.ics.parse import parse_ics_report
-from connectors.calendars.limits import CalendarLimits, DeadlineExceeded, LimitExceeded
-from connectors.retry_after import parse_retry_after
-from connectors.secrets import Secret
-from rules.errors import CalendarError, CalendarUnavailable, ThrottledError
+from connectors.calendars.limits import CalendarLimits, LimitExceeded
+from connectors.secrets import Secret, read_secret
+from rules.errors import CalendarError, CalrefError, ConfigError, Problem
 
 log = logging.getLogger(__name__)
 
-_REDIRECTS = (301, 302, 303, 307, 308)
+
+def build_source(
+    connection: IcsConnectionConfig,
+    calendar: IcsCalendarConfig,
+    mailbox: Mailbox,
+    *,
+    limits: CalendarLimits | None = None,
+    base_dir: Path | None = None,
+) -> IcsFileSource | IcsUrlSource:
+    """A file or feed source for one calendar entry of ``mailbox``'s user.
+
+    ``path``, ``url_file`` and ``password_file`` are relative to ``base_dir`` (the
+    config file's folder). ``limits`` are the config's ``calendar_limits`` (an entry's
+    own ``max_bytes`` wins for its feed). A secret that cannot be read, or a secret URL
+    calref cannot fetch, is a ``ConfigError`` naming the entry and the problem.
+    """
+    base = base_dir if base_dir is not None else Path()
+    if calendar.path is not None:
+        return IcsFileSource(base / calendar.path, mailbox, limits=limits)
+    place = f"calendar entry of user {mailbox.user_id!r}"
+    try:
+        url = calendar.url
+        if url is None:
+            url = read_secret(
+                env=calendar.url_env, file=_relative(base, calendar.url_file), what=place
+            ).reveal()
+        auth: tuple[str, Secret] | None = None
+        if calendar.username is not None:
+            password = read_secret(
+                env=calendar.password_env,
+                file=_relative(base, calendar.password_file),
+                what=f"{place} password",
+            )
+            auth = (calendar.username, password)
+        return IcsUrlSource(
+            url,
+            mailbox,
+            auth=auth,
+            limits=limits,
+            max_bytes=calendar.max_bytes,
+            timeout=calendar.timeout if calendar.timeout is not None else 30.0,
+            max_redirects=calendar.max_redirects if calendar.max_redirects is not None else 3,
+        )
+    except CalrefError as err:
+        problem = str(err).removeprefix(place + ": ")
+        raise ConfigError([Problem(place, None, None, problem)]) from None
+
+
+def _relative(base_dir: Path, name: str | None) -> Path | None:
+    return None if name is None else base_dir / name
 
 
 def _window_key(window: SyncWindow) -> list[str]:
@@ -123,34 +172,6 @@ class IcsFileSource:
         )
 
 
-def redact_url(url: str) -> str:
-    """``url`` safe to log: no user:password, no query values, no Google ``private-`` key."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<invalid URL>"
-    netloc = ("***@" if parts.username or parts.password else "") + host
-    if port is not None:
-        netloc += f":{port}"
-    path = "/".join(
-        "private-***" if seg.startswith("private-") else seg for seg in parts.path.split("/")
-    )
-    query = urlencode(
-        [(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*"
-    )
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
-
-
-def _secrets_in(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [parts.password or "", parts.username or ""]
-    found += [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
-    found += [s for s in parts.path.split("/") if s.startswith("private-")]
-    return [s for s in found if len(s) >= 3]
-
-
 class IcsUrlSource:
     """An ICS feed over http(s): Google "secret address", Outlook published calendar, CalDAV."""
 
@@ -170,36 +191,32 @@ class IcsUrlSource:
     ) -> None:
         if url.lower().startswith("webcal://"):
             url = "https://" + url[len("webcal://") :]
-        self._url = url
         self._id = redact_url(url)
         scheme = urlsplit(url).scheme.lower() if self._id != "<invalid URL>" else ""
         if scheme not in ("http", "https"):
             raise CalendarError(self._id, "only http:// and https:// calendar URLs are supported")
         self.mailbox = mailbox
-        self._client = client or httpx.Client()
         limits = limits or CalendarLimits()
         if max_bytes is not None:  # the entry's own bound wins for the download and the parse
             limits = replace(limits, max_bytes=max_bytes)
         self.limits = limits
-        self.max_bytes = limits.max_bytes
-        self.download_seconds = self.limits.download_seconds
-        self._monotonic = monotonic
-        self._download_end = 0.0
-        self.timeout = timeout
-        self.max_redirects = max_redirects
-        self._auth = auth
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._secrets = _secrets_in(url) + ([auth[1].reveal()] if auth else [])
+        self._feed = FeedClient(
+            url,
+            self._id,
+            max_bytes=limits.max_bytes,
+            download_seconds=limits.download_seconds,
+            client=client,
+            timeout=timeout,
+            max_redirects=max_redirects,
+            auth=auth,
+            clock=clock,
+            monotonic=monotonic,
+        )
         self._cache: tuple[str, bytes] | None = None  # (sha256, body) of the last 200 reply
 
     @property
     def id(self) -> str:
         return self._id
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
     def sync(self, window: SyncWindow, state: str | None) -> SyncResult:
         old = _State.load(state)
@@ -212,13 +229,7 @@ class IcsUrlSource:
                 headers["If-None-Match"] = old.etag
             if old.last_modified:
                 headers["If-Modified-Since"] = old.last_modified
-        try:
-            status, body, etag, modified = self._fetch_in_time(headers)
-        except httpx.TimeoutException:
-            raise CalendarUnavailable(self.id, f"timed out after {self.timeout:g} s") from None
-        except httpx.TransportError as err:
-            problem = self._scrub(f"cannot connect ({type(err).__name__}: {err})")
-            raise CalendarUnavailable(self.id, problem) from None
+        status, body, etag, modified = self._feed.fetch(headers)
         if status == 304:
             if old is None or not conditional:
                 raise CalendarError(self.id, "HTTP 304 to a request that was not conditional")
@@ -238,110 +249,5 @@ class IcsUrlSource:
             events=parsed.events, full=True, state=new.dump(), warnings=parsed.warnings
         )
 
-    def _late(self) -> LimitExceeded:
-        return DeadlineExceeded(
-            self.id,
-            "download_seconds",
-            f"the download took longer than {self.download_seconds:g} s",
-        )
-
-    def _fetch_in_time(self, headers: dict[str, str]) -> tuple[int, bytes, str | None, str | None]:
-        """``_fetch`` that returns or fails within ``download_seconds``.
-
-        The chunk loop checks the deadline itself; a read that blocks (a server that
-        stops sending) is left to end on its own read timeout in the worker thread
-        while this call reports the source as failing on time.
-        """
-        self._download_end = self._monotonic() + self.download_seconds
-        outcome: list[Any] = []
-
-        def work() -> None:
-            try:
-                outcome.append(self._fetch(headers))
-            except BaseException as err:  # handed to the caller below
-                outcome.append(err)
-
-        worker = threading.Thread(target=work, name=f"ics-download {self.id}", daemon=True)
-        worker.start()
-        worker.join(self.download_seconds + 0.05)
-        if not outcome:
-            raise self._late()
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        result: tuple[int, bytes, str | None, str | None] = outcome[0]
-        return result
-
-    def _check_deadline(self) -> None:
-        if self._monotonic() > self._download_end:
-            raise self._late()
-
-    def _fetch(self, headers: dict[str, str]) -> tuple[int, bytes, str | None, str | None]:
-        """GET with manual, counted redirects; returns (status, body, etag, last-modified)."""
-        url = httpx.URL(self._url)
-        origin = (url.scheme, url.host, url.port)
-        for hop in range(self.max_redirects + 1):
-            self._check_deadline()
-            same_origin = (url.scheme, url.host, url.port) == origin
-            auth = None
-            if self._auth and same_origin:
-                auth = httpx.BasicAuth(self._auth[0], self._auth[1].reveal())
-            with self._client.stream(
-                "GET",
-                url,
-                headers=headers,
-                timeout=self.timeout,
-                follow_redirects=False,
-                auth=auth,
-            ) as resp:
-                if resp.status_code in _REDIRECTS and "location" in resp.headers:
-                    target = url.join(resp.headers["location"])
-                    if target.scheme not in ("http", "https"):
-                        raise CalendarError(self.id, "redirected to a non-http(s) URL")
-                    if hop == self.max_redirects:
-                        raise CalendarError(
-                            self.id, f"more than {self.max_redirects} redirects (a loop?)"
-                        )
-                    url = target
-                    continue
-                self._check_status(resp)
-                if resp.status_code == 304:
-                    return 304, b"", resp.headers.get("etag"), resp.headers.get("last-modified")
-                body = self._read_limited(resp)
-                return 200, body, resp.headers.get("etag"), resp.headers.get("last-modified")
-        raise CalendarError(self.id, f"more than {self.max_redirects} redirects")  # unreachable
-
-    def _check_status(self, resp: httpx.Response) -> None:
-        code = resp.status_code
-        if code in (429, 503):
-            retry = parse_retry_after(resp.headers.get("retry-after"), self._clock())
-            raise ThrottledError(self.id, f"HTTP {code}: the server asks us to wait", retry)
-        if code in (401, 403):
-            raise CalendarError(self.id, f"HTTP {code}: access denied (check the credentials)")
-        if code == 404:
-            raise CalendarError(self.id, "HTTP 404: no calendar at this address")
-        if 400 <= code < 500:
-            raise CalendarError(self.id, f"HTTP {code}: the server refused the request")
-        if code >= 500:
-            raise CalendarUnavailable(self.id, f"HTTP {code}: server error")
-        if code != 304 and not 200 <= code < 300:
-            raise CalendarError(self.id, f"unexpected HTTP status {code}")
-
-    def _read_limited(self, resp: httpx.Response) -> bytes:
-        too_big = LimitExceeded(
-            self.id, "max_bytes", f"the calendar is larger than {self.max_bytes:,} bytes"
-        )
-        declared = resp.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            raise too_big
-        chunks: list[bytes] = []
-        total = 0
-        for chunk in resp.iter_bytes():
-            self._check_deadline()
-            total += len(chunk)
-            if total > self.max_bytes:
-                raise too_big
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def close(self) -> None:
-        self._client.close()
+        self._feed.close()

@@ -2,7 +2,7 @@
 
 Helpers the ICS parser shares: the first of a repeated property, text of a
 property, the line a component was read from (``X-CALREF-LINE``, added by
-``ics_prepare``), RFC 5545's DURATION arithmetic and DST-gap rule, busy status,
+``prepare.py``), RFC 5545's DURATION arithmetic and DST-gap rule, busy status,
 categories and addresses.
 """
 

@@ -1,7 +1,8 @@
 """Checks of the config file beyond its schema: URLs, the store, and placing each problem.
 
-``sync.config`` calls these while loading; they read nothing but the file
-system's permissions (``store_problems``, for ``calref check``) and create nothing.
+``load_config`` (``sync/config/load.py``) calls these while loading; they read
+nothing but the file system's permissions (``store_problems``, for ``calref
+check``) and create nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import BaseModel
 
+from connectors.calendars.base import KEY_PROBLEM
 from rules.errors import Problem
 from rules.yamlfile import format_path
 
@@ -108,14 +110,18 @@ class Report(Protocol):
 def report_invalid(
     model: type[BaseModel], data: Any, place: tuple[str | int, ...], problem: Report
 ) -> None:
-    """Validate ``data`` against ``model``; report each error where it stands."""
+    """Validate ``data`` against ``model``; report each error where it stands.
+
+    A key that does not belong there or is missing, and a model's ``KEY_PROBLEM``, are
+    placed at the key; every other problem at its value.
+    """
     try:
         model.model_validate(data)
     except pydantic.ValidationError as err:
         for detail in err.errors(include_url=False):
             loc = (*place, *(p for p in detail["loc"] if not str(p).startswith("function-")))
             message = str(detail["msg"]).removeprefix("Value error, ")
-            at_key = detail["type"] in ("extra_forbidden", "missing")
+            at_key = detail["type"] in ("extra_forbidden", "missing", KEY_PROBLEM)
             if detail["type"] == "extra_forbidden":
                 message = f"unknown key {loc[-1]!r}"
             problem(loc, f"{format_path(loc)}: {message}", at_value=not at_key)
