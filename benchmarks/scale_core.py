@@ -74,7 +74,7 @@ def pipeline_cost(
         from zoneinfo import ZoneInfo
 
         from connectors.calendars.base import Mailbox, SyncWindow
-        from connectors.calendars.ics.build import parse_ics
+        from connectors.calendars.ics.parse import parse_ics
         from rules.actions import ForwardPolicy
         from rules.evaluate import EvaluationContext
         from rules.model import Profile, User
