@@ -19,10 +19,13 @@ its goal and, where there is one, its floor:
 9. 2,000 actions due in one second (``benchmarks/action_lag.py --actions 2000``; once).
 
 ``calref simulator`` and ``calref run`` run as child processes on a generated config
-in a temporary folder (scale_calendars, scale_procs, scale_service, scale_edits);
-every wait is bounded, a row that times out says "not reached after X s", and
-every child is ended at the end, also on Ctrl-C. The machine is printed with the
-table; ``--json FILE`` writes both.
+in a temporary folder: the organisation is in ``scale_calendars``, the processes and
+their readers in ``scale_procs``, rows 4 to 7 in ``scale_service`` (rows 1 and 2 in
+``scale_idle``, during its first run), row 3 in ``scale_edits``, the in-process floors
+and row 8 in ``scale_core``, the table in ``scale_report``. Every wait is bounded, a
+row that times out says "not reached after X s", and every child is ended at the end,
+also on Ctrl-C or SIGTERM (then the rows measured so far are printed). The machine is
+printed with the table; ``--json FILE`` writes both.
 
     .venv/bin/python benchmarks/scale.py [--users 1000 --users 10000] [--only ROW[,ROW...]]
         [--steady-seconds 180] [--startup-timeout 600] [--json FILE] [--keep]
@@ -118,8 +121,8 @@ def core_rows(
     return out, stat, raw.seconds
 
 
-def n_rows(users: int, base: Path, children: Children, s: Settings) -> list[Result]:
-    """Every row that depends on N, for ``users`` users."""
+def n_rows(users: int, base: Path, children: Children, s: Settings, out: list[Result]) -> None:
+    """Every row that depends on N, for ``users`` users, added to ``out`` as they come."""
     folder = base / f"users-{users}"
     folder.mkdir()
     now = datetime.now(UTC)
@@ -135,9 +138,10 @@ def n_rows(users: int, base: Path, children: Children, s: Settings) -> list[Resu
         quiet_users=due.users,
     )
     paths = [folder / "calendars" / f"{user_id(i)}.ics" for i in range(users)]
-    out, stat, raw = core_rows(users, texts, paths, s)
+    core, stat, raw = core_rows(users, texts, paths, s)
+    out += core
     if not any(s.wants(r) for r in "124567"):
-        return out
+        return
     port = free_port()
     sim = Simulator(f"http://127.0.0.1:{port}")
     write_simulator_config(folder / "simulator.yaml", users, sim.url)
@@ -158,12 +162,13 @@ def n_rows(users: int, base: Path, children: Children, s: Settings) -> list[Resu
     try:
         wait_healthy(sim, server, 120 + users * 0.05)
         say(f"{users:,} users: calref run (fresh store, steady window, second start, SIGTERM)")
-        out += scale_service.run_rows(
-            users, folder, texts, due, sim, children, s, stat_floor=stat, raw_seconds=raw
+        scale_service.run_rows(
+            users, folder, texts, due, sim, children, s, stat_floor=stat, raw_seconds=raw, out=out
         )
+    except (OSError, RuntimeError, ValueError, KeyError) as err:  # the simulator failed, say
+        out.append(failed("-", f"{users:,}", "the rows of this N", "-", _why(err)))
     finally:
         children.kill(server)
-    return out
 
 
 def lag_rows(base: Path, children: Children, s: Settings) -> list[Result]:
@@ -257,6 +262,15 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     return s, a.json
 
 
+def _why(err: BaseException) -> str:
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+
+
+def _number(text: str) -> int:
+    digits = "".join(c for c in text if c.isdigit())
+    return int(digits) if digits else 0
+
+
 def _rows(text: str) -> list[str]:
     rows = [r.strip() for r in text.split(",") if r.strip()]
     bad = [r for r in rows if r not in ROWS]
@@ -280,10 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for users in s.users:
             if any(s.wants(r) for r in "1245678"):
-                results += n_rows(users, base, children, s)
+                n_rows(users, base, children, s, results)
         if s.wants("3"):
             say("edit -> referral (poll 5 s with 50 users, 2 s with 100 users)")
-            results += scale_edits.run_rows(base, children, s)
+            try:
+                results += scale_edits.run_rows(base, children, s)
+            except (OSError, RuntimeError, ValueError, KeyError) as err:
+                results.append(failed("3", "50/100", "edit -> referral", "-", _why(err)))
         if s.wants("9"):
             results += lag_rows(base, children, s)
     except KeyboardInterrupt:
@@ -296,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(base, ignore_errors=True)
     info_end = machine()
     info["load_average_end"] = info_end["load_average"]
-    results.sort(key=lambda r: (ROWS.index(r.row[0]), r.row, int(r.users.replace(",", ""))))
+    results = [r for r in results if not r.row[0].isdigit() or s.wants(r.row[0])]
+    results.sort(key=lambda r: (r.row[0], r.row, _number(r.users)))
     print("calref scale benchmark (benchmarks/scale.py), issue 9's table")
     print(
         machine_line(info)

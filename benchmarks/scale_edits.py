@@ -69,6 +69,7 @@ def run_case(
         folder,
         "simulator",
     )
+    proc = None
     try:
         wait_healthy(sim, server, 60 + users * 0.05)
         proc = children.start(calref_command("run", "--config", "config.yaml"), folder, "run")
@@ -82,7 +83,9 @@ def run_case(
         time.sleep(2 * interval)  # settled: every calendar polled again since
         return _edits(row, n, what, goal, interval, users, folder, texts, sim, s)
     finally:
-        children.close()
+        if proc is not None:
+            children.kill(proc)
+        children.kill(server)
 
 
 def _edits(

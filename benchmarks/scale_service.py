@@ -7,14 +7,14 @@ generated ICS calendars (poll every 60 s, SQLite store):
    were sent (``#close`` meetings of a few users start ``due_after`` seconds after
    the launch) and until the first full plan was on the simulator (every user has
    a referral and no publication came for ``quiet_seconds``; the figure is the last
-   publication's time). Then the steady window (rows 1 and 2): nothing changes for
-   ``steady_seconds``; the process's CPU, and every calendar's last poll sampled
-   from the store. Peak memory (row 7) is read before it is stopped.
+   publication's time). Then the steady window of rows 1 and 2 (``scale_idle``).
+   Peak memory (row 7) is read before it is stopped.
 2. the same store again (row 5), started just after another ``#close`` meeting
    began: one due user a ``due_spacing`` apart all the way, so that one falls due
    while no process runs; how long its close takes to reach the simulator.
 3. a fresh store each, SIGTERM during start-up (row 6): ``sigterm_after`` seconds
-   after the launch, and 1 s after its first log line (start-up under way).
+   after the launch, and 1 s after its first log line (start-up under way). An exit
+   by the signal itself (code -15) means no handler was set yet: no clean stop.
 """
 
 from __future__ import annotations
@@ -144,13 +144,14 @@ def run_rows(
     *,
     stat_floor: float,
     raw_seconds: float | None,
-) -> list[Result]:
-    """The rows of this module for ``users`` users (calendars in ``folder/calendars``)."""
-    out: list[Result] = []
+    out: list[Result],
+) -> None:
+    """The rows of this module for ``users`` users (calendars in ``folder/calendars``), each
+    added to ``out`` as soon as it is measured."""
     calendars = folder / "calendars"
     if any(s.wants(r) for r in "12457"):
         write_config(folder / "config.yaml", users, sim.url, poll_seconds=scale_idle.POLL_SECONDS)
-        out += _first_and_second_start(
+        _first_and_second_start(
             users,
             folder,
             calendars,
@@ -161,10 +162,10 @@ def run_rows(
             s,
             stat_floor=stat_floor,
             raw_seconds=raw_seconds,
+            out=out,
         )
     if s.wants("6"):
-        out += _sigterm_rows(users, folder, sim, children, s)
-    return [r for r in out if s.wants(r.row[0])]
+        _sigterm_rows(users, folder, sim, children, s, out)
 
 
 def _first_and_second_start(
@@ -179,9 +180,9 @@ def _first_and_second_start(
     *,
     stat_floor: float,
     raw_seconds: float | None,
-) -> list[Result]:
+    out: list[Result],
+) -> None:
     n = f"{users:,}"
-    out: list[Result] = []
     # the due meetings, written just before the launch they are timed from
     launch = time.time()
     starts: dict[int, float] = {}
@@ -199,7 +200,8 @@ def _first_and_second_start(
     if up.died:
         children.kill(proc)
         why = up.died.splitlines()[0]
-        return [failed(row, n, "calref run (fresh store)", "-", why) for row in FIRST_RUN_ROWS]
+        out += [failed(row, n, "calref run (fresh store)", "-", why) for row in FIRST_RUN_ROWS]
+        return
     goal_act = "≤ 10 s"
     due_offset = min(starts[i] for i in due.first) - proc.started_wall
     if len(up.first_sent) == len(first):
@@ -296,7 +298,6 @@ def _first_and_second_start(
         )
     if s.wants("5"):
         out.append(_second_start(users, folder, starts, due, stopped, sim, children, s))
-    return out
 
 
 def _second_start(
@@ -348,10 +349,9 @@ def _second_start(
 
 
 def _sigterm_rows(
-    users: int, folder: Path, sim: Simulator, children: Children, s: Settings
-) -> list[Result]:
+    users: int, folder: Path, sim: Simulator, children: Children, s: Settings, out: list[Result]
+) -> None:
     n, goal = f"{users:,}", "≤ 1 s"
-    out = []
     for row, label in (
         ("6a", f"SIGTERM {s.sigterm_after:g} s after the launch"),
         ("6b", "SIGTERM 1 s after its first log line"),
@@ -399,4 +399,3 @@ def _sigterm_rows(
                 notes=[f"sent {when} after the launch; {how}"],
             )
         )
-    return out
