@@ -191,9 +191,9 @@ def test_sigterm_stops_calref_run_cleanly_with_readable_logs(first_run: FirstRun
     stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR|DEBUG)\s")
     assert all(stamp.match(line) for line in lines), first_run.stderr
     for detail, _ in EXPECTED_ACTIONS:
-        assert any(re.search(rf"sync.cli.shutdown: {USER}: \w+ {detail} at .*: sent", ln) for ln in lines), (
-            f"no log line for {detail}:\n{first_run.stderr}"
-        )
+        assert any(
+            re.search(rf"sync.cli.shutdown: {USER}: \w+ {detail} at .*: sent", ln) for ln in lines
+        ), f"no log line for {detail}:\n{first_run.stderr}"
     assert lines[-1].endswith("sync.cli.shutdown: stopped")
 
 
