@@ -116,8 +116,7 @@ class OccurrenceMapper:
         ``series`` are the UIDs of the calendar's recurring events (only their
         occurrences have a recurrence id).
         """
-        fixed = self._fixed(event, series)
-        uid = fixed.uid
+        uid = text_of(event, "UID")
         start: datetime | date = one(event, "DTSTART").dt
         end: datetime | date
         if event.get("DTEND") is not None:
@@ -142,6 +141,7 @@ class OccurrenceMapper:
                 return None
         elif end_utc <= window.start:
             return None
+        fixed = self._fixed(event, uid, series)
         recurrence_id = None
         if fixed.series:
             rid_prop = one(event, "RECURRENCE-ID")
@@ -168,7 +168,7 @@ class OccurrenceMapper:
             source=self.source,
         )
 
-    def _fixed(self, event: Any, series: set[str]) -> _Fixed:
+    def _fixed(self, event: Any, uid: str, series: set[str]) -> _Fixed:
         """What ``event`` shares with every occurrence of the same VEVENT.
 
         recurring-ical-events makes each occurrence a shallow copy of one VEVENT (the
@@ -181,7 +181,6 @@ class OccurrenceMapper:
         fixed = self._by_source.get(key)
         if fixed is not None and fixed.uid_prop is uid_prop and fixed.summary is summary:
             return fixed
-        uid = text_of(event, "UID")
         kind = classify_organizer(event.get("ORGANIZER"), self.mailbox)
         status = str(event.get("STATUS", "")).strip().upper()
         if isinstance(event.get("STATUS"), list):  # repeated: the first one counts
