@@ -28,16 +28,17 @@ class ContentLine:
 
     ``name`` is the upper-cased property name (empty if the line has none), ``has_tzid``
     whether a ``TZID=`` parameter may be in it (any case), ``value`` the text after the
-    first colon outside a quoted parameter; each is computed once, when first asked for.
+    first colon outside a quoted parameter (computed once, when first asked for).
     """
 
-    __slots__ = ("_name", "_value", "last", "line", "text")
+    __slots__ = ("_value", "last", "line", "name", "text")
 
     def __init__(self, line: int, text: str, last: int = 0) -> None:
         self.line = line
         self.text = text
         self.last = last
-        self._name: str | None = None
+        match = _NAME.match(text)
+        self.name = match.group(0).upper() if match else ""
         self._value: str | None = None
 
     def __repr__(self) -> str:
@@ -50,13 +51,6 @@ class ContentLine:
 
     def __hash__(self) -> int:
         return hash((self.line, self.text, self.last))
-
-    @property
-    def name(self) -> str:
-        if self._name is None:
-            match = _NAME.match(self.text)
-            self._name = match.group(0).upper() if match else ""
-        return self._name
 
     @property
     def has_tzid(self) -> bool:

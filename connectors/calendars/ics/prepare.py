@@ -21,6 +21,7 @@ waiting for the lock does not count against its ``parse_seconds``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 LINE_PROP = "X-CALREF-LINE"
 DERIVED_PREFIX = "calref-noid-"
 _TZ_LOCK = threading.Lock()
+_CACHED_ZONE_CHARS = 8000
 _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
 
 
@@ -170,14 +172,8 @@ def _unreadable_zones(
             problem = f"has {len(tzids)} TZID lines (exactly one is needed)"
         else:
             body = "\r\n".join(["BEGIN:VCALENDAR", *_block_text(lines, block), "END:VCALENDAR"])
-            # icalendar builds the zone from the block as it parses it (unless the TZID is an
-            # IANA name, which it uses instead); forgetting the zones built so far makes it
-            # build this one even when an earlier block had the same TZID.
-            tzp.use_default()
-            try:
-                icalendar.Calendar.from_ical(body)
-            except Exception as err:  # a broken rule: icalendar raises many kinds
-                problem = f"cannot be read: {short(err, 100)}"
+            small = len(body) <= _CACHED_ZONE_CHARS
+            problem = _known_zone_problem(body) if small else _zone_problem(body)
         if problem:
             name = f" '{escape(tzids[0], 60)}'" if tzids else ""
             then = (
@@ -188,6 +184,24 @@ def _unreadable_zones(
             notes.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
             dropped.add(block.begin)
     return dropped
+
+
+def _zone_problem(body: str) -> str | None:
+    """Why icalendar cannot read the VTIMEZONE in ``body``, or None (under ``_TZ_LOCK``)."""
+    # icalendar builds the zone from the block as it parses it (unless the TZID is an
+    # IANA name, which it uses instead); forgetting the zones built so far makes it
+    # build this one even when an earlier block had the same TZID.
+    tzp.use_default()
+    try:
+        icalendar.Calendar.from_ical(body)
+    except Exception as err:  # a broken rule: icalendar raises many kinds
+        return f"cannot be read: {short(err, 100)}"
+    return None
+
+
+# The answer depends on the text alone, so for blocks of a usual size it is kept: most
+# calendars of one organisation carry the same few zones (at most 256 x 8,000 characters).
+_known_zone_problem = functools.lru_cache(maxsize=256)(_zone_problem)
 
 
 def _iana(tzid: str) -> bool:
