@@ -7,7 +7,9 @@ and refuse series whose expansion would cost more than the limits allow
 (``checks.py``; a skipped event is a warning naming its line, the rest of the
 calendar still counts), expand every series in the window with recurring-ical-events
 in bounded batches under the parse deadline (``expand.py``), and turn each
-occurrence into a ``CalendarEvent`` (``mapping.py``). Windows TZIDs (Outlook) are
+occurrence into a ``CalendarEvent`` (``mapping.py``). A single VEVENT (no recurrence,
+the only one with its UID) needs no expansion: the mapper reads it as it is, which
+spares the library's copy of it. Windows TZIDs (Outlook) are
 resolved by icalendar itself from the CLDR windowsZones table; Outlook display names
 by ``windows_zones.py``. All in ``connectors/calendars/ics/``; used by the ICS and
 CalDAV sources.
