@@ -23,29 +23,63 @@ OURS = "X-CALREF-"  # properties the parser adds; the same names in the input ar
 _CHECK_EVERY = 2048
 
 
-@dataclass(frozen=True, slots=True)
 class ContentLine:
-    """One unfolded content line and the 1-based physical lines it spans."""
+    """One unfolded content line and the 1-based physical lines it spans.
 
-    line: int
-    text: str
-    last: int = 0
-    name: str = field(init=False, compare=False)
+    ``name`` is the upper-cased property name (empty if the line has none), ``has_tzid``
+    whether a ``TZID=`` parameter may be in it (any case), ``value`` the text after the
+    first colon outside a quoted parameter (computed once, when first asked for).
+    """
 
-    def __post_init__(self) -> None:
-        match = _NAME.match(self.text)
-        object.__setattr__(self, "name", match.group(0).upper() if match else "")
+    __slots__ = ("_value", "last", "line", "name", "text")
+
+    def __init__(self, line: int, text: str, last: int = 0) -> None:
+        self.line = line
+        self.text = text
+        self.last = last
+        match = _NAME.match(text)
+        self.name = match.group(0).upper() if match else ""
+        self._value: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ContentLine({self.line!r}, {self.text!r}, {self.last!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContentLine):
+            return NotImplemented
+        return (self.line, self.text, self.last) == (other.line, other.text, other.last)
+
+    def __hash__(self) -> int:
+        return hash((self.line, self.text, self.last))
+
+    @property
+    def has_tzid(self) -> bool:
+        text = self.text
+        return "=" in text and ("TZID=" in text or "TZID=" in text.upper())
 
     @property
     def value(self) -> str:
         """The text after the first colon that is not inside a quoted parameter."""
-        quoted = False
-        for i, char in enumerate(self.text):
-            if char == '"':
-                quoted = not quoted
-            elif char == ":" and not quoted:
-                return self.text[i + 1 :]
+        if self._value is None:
+            self._value = _value_of(self.text)
+        return self._value
+
+
+def _value_of(text: str) -> str:
+    colon = text.find(":")
+    if colon < 0:
         return ""
+    quote = text.find('"', 0, colon)
+    if quote < 0:
+        return text[colon + 1 :]  # no quoted parameter before the first colon
+    quoted = False
+    for i in range(quote, len(text)):
+        char = text[i]
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return text[i + 1 :]
+    return ""
 
 
 @dataclass
@@ -101,24 +135,24 @@ def content_lines(text: str, deadline: Deadline | None = None) -> list[ContentLi
     out: list[ContentLine] = []
     start = last = 0
     parts: list[str] = []
-
-    def flush() -> None:
-        if parts:
-            joined = "".join(parts)
-            if not joined.upper().startswith(OURS):
-                out.append(ContentLine(start, joined, last))
-
+    ours = len(OURS)
     for number, raw in enumerate(_NEWLINE.split(text), start=1):
         if deadline is not None and number % _CHECK_EVERY == 0:
             deadline.check(f"line {number}")
-        if raw[:1] in (" ", "\t") and parts:
+        if parts and raw[:1] in (" ", "\t"):
             parts.append(raw[1:])
             last = number
-        elif raw.strip():
-            flush()
+        elif raw and not raw.isspace():
+            if parts:
+                joined = parts[0] if len(parts) == 1 else "".join(parts)
+                if joined[:ours].upper() != OURS:
+                    out.append(ContentLine(start, joined, last))
             start = last = number
             parts = [raw]
-    flush()
+    if parts:
+        joined = parts[0] if len(parts) == 1 else "".join(parts)
+        if joined[:ours].upper() != OURS:
+            out.append(ContentLine(start, joined, last))
     return out
 
 

@@ -23,6 +23,7 @@ Field choices (see docs/calendars-ics.md):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -40,7 +41,26 @@ from connectors.calendars.ics.values import (
     text_of,
 )
 from connectors.calendars.organizer import classify_organizer
-from rules.model import CalendarEvent, OrganizerKind, Response
+from rules.model import CalendarEvent, OrganizerKind, Response, ShowAs
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """The fields of a ``CalendarEvent`` that come from its VEVENT, not from its times."""
+
+    uid_prop: Any  # the VEVENT's UID and SUMMARY objects, whose ids are the key
+    summary: Any
+    uid: str
+    series: bool
+    subject: str
+    show_as: ShowAs
+    response: Response
+    cancelled: bool
+    private: bool
+    categories: tuple[str, ...]
+    organizer_kind: OrganizerKind
+    organizer: str | None
+
 
 Warn = Callable[[Any, str], None]
 """Records that a component was skipped, and why (``ics.checks.Checker.warn``)."""
@@ -64,11 +84,14 @@ class OccurrenceMapper:
         self.masters: dict[str, Any] = {}
         self.moved: set[tuple[str, datetime | date]] = set()
         self.periods: dict[str, dict[datetime | date, timedelta]] = {}
+        self._by_source: dict[tuple[int, int], _Fixed] = {}
+        self._lengths: dict[str, timedelta | str | None] = {}
 
     def index(self, calendar: Any, warn: Warn) -> None:
         """Masters, their RDATE periods and the moved occurrences; an event whose times
         cannot be placed (out of the representable range) is skipped."""
         self.masters, self.periods, self.moved = {}, {}, set()
+        self._by_source, self._lengths = {}, {}
         broken: set[int] = set()
         for c in calendar.walk("VEVENT"):
             uid = text_of(c, "UID")
@@ -104,36 +127,80 @@ class OccurrenceMapper:
             end = start
         else:
             end = start + timedelta(days=1)
-        end = self._exact_end(event, uid, start, end)
-        start_utc, end_utc = self._as_utc(start), self._as_utc(end)
-        if not self._overlaps(start_utc, end_utc):
+        start_utc = self._as_utc(start)
+        if isinstance(start, datetime) and isinstance(end, datetime):
+            end = end_utc = self._exact_end(event, uid, start, start_utc, end)
+        else:
+            end_utc = self._as_utc(end)
+            end = self._normal(end)
+        window = self.window
+        if start_utc >= window.end:
             return None
+        if end_utc == start_utc:
+            if start_utc < window.start:
+                return None
+        elif end_utc <= window.start:
+            return None
+        fixed = self._fixed(event, uid, series)
         recurrence_id = None
-        if uid in series and event.get("RECURRENCE-ID") is not None:
-            rid = one(event, "RECURRENCE-ID").dt
-            recurrence_id = (
-                self._as_utc(rid).isoformat() if isinstance(rid, datetime) else rid.isoformat()
-            )
-        organizer = _address(event.get("ORGANIZER"))
+        if fixed.series:
+            rid_prop = one(event, "RECURRENCE-ID")
+            if rid_prop is not None:
+                rid = rid_prop.dt
+                if isinstance(rid, datetime):
+                    rid_utc = start_utc if rid is start else self._as_utc(rid)
+                    recurrence_id = rid_utc.isoformat()
+                else:
+                    recurrence_id = rid.isoformat()
+        return CalendarEvent(
+            uid=uid,
+            start=start_utc if isinstance(start, datetime) else start,
+            end=end,
+            subject=fixed.subject,
+            recurrence_id=recurrence_id,
+            show_as=fixed.show_as,
+            response=fixed.response,
+            cancelled=fixed.cancelled,
+            private=fixed.private,
+            categories=fixed.categories,
+            organizer_kind=fixed.organizer_kind,
+            organizer=fixed.organizer,
+            source=self.source,
+        )
+
+    def _fixed(self, event: Any, uid: str, series: set[str]) -> _Fixed:
+        """What ``event`` shares with every occurrence of the same VEVENT.
+
+        recurring-ical-events makes each occurrence a shallow copy of one VEVENT (the
+        master or an override) with new times, so its other property objects are that
+        VEVENT's own: these fields are mapped once per VEVENT, found by the identity of
+        its UID and SUMMARY objects (kept in the entry, so the ids stay theirs).
+        """
+        uid_prop, summary = event.get("UID"), event.get("SUMMARY")
+        key = (id(uid_prop), id(summary))
+        fixed = self._by_source.get(key)
+        if fixed is not None and fixed.uid_prop is uid_prop and fixed.summary is summary:
+            return fixed
         kind = classify_organizer(event.get("ORGANIZER"), self.mailbox)
         status = str(event.get("STATUS", "")).strip().upper()
         if isinstance(event.get("STATUS"), list):  # repeated: the first one counts
             status = text_of(event, "STATUS").strip().upper()
-        return CalendarEvent(
+        fixed = _Fixed(
+            uid_prop=uid_prop,
+            summary=summary,
             uid=uid,
-            start=self._normal(start),
-            end=self._normal(end),
+            series=uid in series,
             subject=text_of(event, "SUMMARY"),
-            recurrence_id=recurrence_id,
             show_as=show_as(event, status),
             response=self._response(event, kind),
             cancelled=status == "CANCELLED",
             private=text_of(event, "CLASS").strip().upper() in ("PRIVATE", "CONFIDENTIAL"),
             categories=categories(event),
             organizer_kind=kind,
-            organizer=organizer,
-            source=self.source,
+            organizer=_address(event.get("ORGANIZER")),
         )
+        self._by_source[key] = fixed
+        return fixed
 
     def _periods(self, master: Any) -> dict[datetime | date, timedelta]:
         """The exact length of each RDATE period of ``master``, by its start (UTC)."""
@@ -154,9 +221,9 @@ class OccurrenceMapper:
         return out
 
     def _exact_end(
-        self, event: Any, uid: str, start: datetime | date, end: datetime | date
-    ) -> datetime | date:
-        """The end RFC 5545 means, where the expansion library added wall-clock time instead.
+        self, event: Any, uid: str, start: datetime, start_utc: datetime, end: datetime
+    ) -> datetime:
+        """The end RFC 5545 means (UTC), where the expansion library added wall-clock time.
 
         The library turns DURATION into DTEND and gives generated occurrences the master's
         length as wall-clock time, so across a DST change an hour became two or none.
@@ -164,30 +231,43 @@ class OccurrenceMapper:
         exact; DTEND: the master's exact length (also when DTSTART and DTEND are written
         in different zones).
         """
-        if not isinstance(start, datetime) or not isinstance(end, datetime):
-            return end
-        rid = one(event, "RECURRENCE-ID")
-        if rid is not None and (uid, self._normal(rid.dt)) in self.moved:
-            return end  # an override: its own DTEND as written (DURATION is rare there)
-        master = self.masters.get(uid)
-        if master is None or not isinstance(one(master, "DTSTART").dt, datetime):
-            return end
-        period = self.periods.get(uid, {}).get(self._as_utc(start))
+        if self.moved:
+            rid = one(event, "RECURRENCE-ID")
+            if rid is not None and (uid, self._normal(rid.dt)) in self.moved:
+                return self._as_utc(end)  # an override: its own DTEND as written
+        length = self._length(uid)
+        if length is None:
+            return self._as_utc(end)
+        period = self.periods.get(uid, {}).get(start_utc)
         if period is not None:
-            return self._as_utc(start) + period
-        if master.get("DURATION") is not None:
-            return plus_duration(self._as_utc, start, one(master, "DURATION").dt)
-        if master.get("DTEND") is None:
-            return end
-        first, last = one(master, "DTSTART").dt, one(master, "DTEND").dt
-        return self._as_utc(start) + (self._as_utc(last) - self._as_utc(first))
+            return start_utc + period
+        if isinstance(length, timedelta):
+            return start_utc + length
+        if length == "duration":
+            duration = one(self.masters[uid], "DURATION").dt
+            return self._as_utc(plus_duration(self._as_utc, start, duration))
+        return self._as_utc(end)
 
-    def _overlaps(self, start: datetime, end: datetime) -> bool:
-        if start >= self.window.end:
-            return False
-        if end == start:
-            return start >= self.window.start
-        return end > self.window.start
+    def _length(self, uid: str) -> timedelta | str | None:
+        """How the occurrences of series ``uid`` get their end, worked out once per UID:
+        None (as the library wrote it: no master, or an all-day one), "duration" (the
+        master's DURATION from each start), "as written" (the master has no DTEND or
+        DURATION), or the master's exact length."""
+        if uid in self._lengths:
+            return self._lengths[uid]
+        master = self.masters.get(uid)
+        length: timedelta | str | None
+        if master is None or not isinstance(one(master, "DTSTART").dt, datetime):
+            length = None
+        elif master.get("DURATION") is not None:
+            length = "duration"
+        elif master.get("DTEND") is None:
+            length = "as written"
+        else:
+            first, last = one(master, "DTSTART").dt, one(master, "DTEND").dt
+            length = self._as_utc(last) - self._as_utc(first)
+        self._lengths[uid] = length
+        return length
 
     def _response(self, event: Any, kind: OrganizerKind) -> Response:
         if kind is OrganizerKind.SELF:

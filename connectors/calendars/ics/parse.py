@@ -7,7 +7,9 @@ and refuse series whose expansion would cost more than the limits allow
 (``checks.py``; a skipped event is a warning naming its line, the rest of the
 calendar still counts), expand every series in the window with recurring-ical-events
 in bounded batches under the parse deadline (``expand.py``), and turn each
-occurrence into a ``CalendarEvent`` (``mapping.py``). Windows TZIDs (Outlook) are
+occurrence into a ``CalendarEvent`` (``mapping.py``). A single VEVENT (no recurrence,
+the only one with its UID) needs no expansion: the mapper reads it as it is, which
+spares the library's copy of it. Windows TZIDs (Outlook) are
 resolved by icalendar itself from the CLDR windowsZones table; Outlook display names
 by ``windows_zones.py``. All in ``connectors/calendars/ics/``; used by the ICS and
 CalDAV sources.
@@ -179,8 +181,22 @@ class _Parser:
             or c.get("RDATE") is not None
             or c.get("RECURRENCE-ID") is not None
         }
+        singles, recurring = _singles(events)
+        for n, single in enumerate(singles):
+            if n % 256 == 0:
+                self.deadline.check(f"line {component_line(single)}")
+            try:
+                event = self.mapper.event(single, series)
+            except Exception as err:  # one odd event must not stop the calendar
+                log.debug("%s: unexpected event shape", self.source, exc_info=True)
+                self.check.warn(single, f"an occurrence cannot be read: {short(err, 100)}")
+                continue
+            if event is not None:
+                if len(self.events) >= self.limits.max_occurrences:
+                    raise self._too_many()
+                self.events.append(event)
         per_uid: dict[str, int] = {}
-        for occurrence in self._expand(calendar, events, steps):
+        for occurrence in self._expand(calendar, recurring, steps):
             uid = text_of(occurrence, "UID")
             per_uid[uid] = per_uid.get(uid, 0) + 1
             if per_uid[uid] > self.limits.max_occurrences_per_event:
@@ -191,12 +207,7 @@ class _Parser:
                     "occurrences in the window",
                 )
             if len(self.events) >= self.limits.max_occurrences:
-                raise LimitExceeded(
-                    self.source,
-                    "max_occurrences",
-                    f"the calendar has more than {self.limits.max_occurrences} "
-                    "occurrences in the window",
-                )
+                raise self._too_many()
             try:
                 event = self.mapper.event(occurrence, series)
             except Exception as err:  # one odd occurrence must not stop the calendar
@@ -205,6 +216,13 @@ class _Parser:
                 continue
             if event is not None:
                 self.events.append(event)
+
+    def _too_many(self) -> LimitExceeded:
+        return LimitExceeded(
+            self.source,
+            "max_occurrences",
+            f"the calendar has more than {self.limits.max_occurrences} occurrences in the window",
+        )
 
     # -- expansion --------------------------------------------------------------------------
 
@@ -217,3 +235,38 @@ class _Parser:
         return ics_expand.occurrences(
             calendar, events, steps, self.span, self.limits.max_rule_steps, self.deadline, skipped
         )
+
+
+_RECURRENCE = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+
+
+def _singles(events: list[Any]) -> tuple[list[Any], list[Any]]:
+    """``events`` split into single VEVENTs, which need no expansion, and the rest.
+
+    A single VEVENT has no RRULE, RDATE, EXDATE or RECURRENCE-ID, the only VEVENT with its
+    UID, and nothing in it but VALARMs: recurring-ical-events would return a copy of it
+    with the same times, so the mapper reads it as it is (and tests the window itself).
+    """
+    count: dict[str, int] = {}
+    for component in events:
+        uid = text_of(component, "UID")
+        count[uid] = count.get(uid, 0) + 1
+    nested: set[int] = set()
+    for component in events:
+        if component.subcomponents:
+            inner = [c for c in component.walk() if c is not component]
+            if any(c.name != "VALARM" for c in inner):
+                nested.add(id(component))
+                nested.update(id(c) for c in inner)
+    singles: list[Any] = []
+    recurring: list[Any] = []
+    for component in events:
+        if (
+            id(component) in nested
+            or count[text_of(component, "UID")] > 1
+            or any(component.get(name) is not None for name in _RECURRENCE)
+        ):
+            recurring.append(component)
+        else:
+            singles.append(component)
+    return singles, recurring

@@ -5,7 +5,9 @@ deadline), checks its BEGIN/END structure, drops text after the last END:VCALEND
 sets aside VTIMEZONEs that cannot be read (two TZIDs, broken rules) with a warning,
 gives each VEVENT and VTIMEZONE an ``X-CALREF-LINE`` property with the line it
 begins on (so every warning can name it, across copies made by x-wr-timezone and
-recurring-ical-events), derives a stable UID for events that have none, and maps
+recurring-ical-events; set on the parsed components in document order, or, when
+icalendar built other components than the BEGIN lines say, written into the text
+and parsed again), derives a stable UID for events that have none, and maps
 Outlook display-name TZIDs such as ``(UTC-05:00) Eastern Time (US & Canada)`` to IANA
 zones when the calendar does not define them itself.
 
@@ -19,6 +21,7 @@ waiting for the lock does not count against its ``parse_seconds``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -30,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
+from icalendar import vText
 from icalendar.timezone import tzp
 
 from connectors.calendars.ics import lines as ics_lines
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 LINE_PROP = "X-CALREF-LINE"
 DERIVED_PREFIX = "calref-noid-"
 _TZ_LOCK = threading.Lock()
+_CACHED_ZONE_CHARS = 8000
 _TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
 
 
@@ -82,9 +87,18 @@ def parse_components(text: str, source: str, deadline: Deadline) -> Prepared:
             unused = _unused_zones(lines, found)
             dropped = unused | _unreadable_zones(lines, found, prepared.warnings, unused, deadline)
             tzp.use_default()
-            data = "\r\n".join(_annotated(lines, prepared.blocks, dropped, uids, defined))
+            begins: list[tuple[str, int | None]] = []
+            data = "\r\n".join(_annotated(lines, prepared.blocks, dropped, uids, defined, begins))
             deadline.check()  # unfolded lines: icalendar only splits them again
             prepared.calendars = list(icalendar.Calendar.from_ical(data, multiple=True))
+            if not _number(prepared.calendars, begins):
+                # icalendar built other components than the BEGIN lines say (a line it
+                # skips): number them through the text instead, which costs a parse more.
+                deadline.check()
+                tzp.use_default()
+                numbered = _annotated(lines, prepared.blocks, dropped, uids, defined, None)
+                data = "\r\n".join(numbered)
+                prepared.calendars = list(icalendar.Calendar.from_ical(data, multiple=True))
         except CalendarError:
             raise
         except Exception as err:  # icalendar's own errors vary (ValueError, KeyError, ...)
@@ -129,7 +143,7 @@ def _unused_zones(lines: list[ContentLine], found: list[Block]) -> set[int]:
     """VTIMEZONE blocks no property refers to (icalendar would still build each one)."""
     used: set[str] = set()
     for cl in lines:
-        if "TZID=" in cl.text.upper():
+        if cl.has_tzid:
             head = cl.text[: len(cl.text) - len(cl.value)]
             used.update(m.group(1).strip('"') for m in _TZID_PARAM.finditer(head))
     return {
@@ -158,14 +172,8 @@ def _unreadable_zones(
             problem = f"has {len(tzids)} TZID lines (exactly one is needed)"
         else:
             body = "\r\n".join(["BEGIN:VCALENDAR", *_block_text(lines, block), "END:VCALENDAR"])
-            # icalendar builds the zone from the block as it parses it (unless the TZID is an
-            # IANA name, which it uses instead); forgetting the zones built so far makes it
-            # build this one even when an earlier block had the same TZID.
-            tzp.use_default()
-            try:
-                icalendar.Calendar.from_ical(body)
-            except Exception as err:  # a broken rule: icalendar raises many kinds
-                problem = f"cannot be read: {short(err, 100)}"
+            small = len(body) <= _CACHED_ZONE_CHARS
+            problem = _known_zone_problem(body) if small else _zone_problem(body)
         if problem:
             name = f" '{escape(tzids[0], 60)}'" if tzids else ""
             then = (
@@ -176,6 +184,24 @@ def _unreadable_zones(
             notes.append(f"line {block.begin}: VTIMEZONE{name} ignored: {problem}; {then}")
             dropped.add(block.begin)
     return dropped
+
+
+def _zone_problem(body: str) -> str | None:
+    """Why icalendar cannot read the VTIMEZONE in ``body``, or None (under ``_TZ_LOCK``)."""
+    # icalendar builds the zone from the block as it parses it (unless the TZID is an
+    # IANA name, which it uses instead); forgetting the zones built so far makes it
+    # build this one even when an earlier block had the same TZID.
+    tzp.use_default()
+    try:
+        icalendar.Calendar.from_ical(body)
+    except Exception as err:  # a broken rule: icalendar raises many kinds
+        return f"cannot be read: {short(err, 100)}"
+    return None
+
+
+# The answer depends on the text alone, so for blocks of a usual size it is kept: most
+# calendars of one organisation carry the same few zones (at most 256 x 8,000 characters).
+_known_zone_problem = functools.lru_cache(maxsize=256)(_zone_problem)
 
 
 def _iana(tzid: str) -> bool:
@@ -192,23 +218,55 @@ def _annotated(
     dropped: set[int],
     uids: dict[int, str],
     defined: set[str],
+    begins: list[tuple[str, int | None]] | None,
 ) -> Iterator[str]:
-    """The lines for icalendar: dropped zones left out, line numbers and derived UIDs added,
-    Outlook display-name TZIDs mapped to IANA names."""
+    """The lines for icalendar: dropped zones left out, derived UIDs added, Outlook
+    display-name TZIDs mapped to IANA names.
+
+    Each BEGIN line passed on is recorded in ``begins`` (the component's name, and its
+    line if it begins a block) so that ``_number`` can number the parsed components;
+    without ``begins`` each block's line is written into the text as ``X-CALREF-LINE``.
+    """
     skipping = 0
     for cl in lines:
         if skipping:
             skipping += 1 if cl.name == "BEGIN" else -1 if cl.name == "END" else 0
             continue
-        block = by_begin.get(cl.line) if cl.name == "BEGIN" else None
+        if cl.name != "BEGIN":
+            yield _map_tzid(cl.text, defined) if cl.has_tzid else cl.text
+            continue
+        block = by_begin.get(cl.line)
         if block is not None and block.begin in dropped:
             skipping = 1
             continue
-        yield _map_tzid(cl.text, defined) if "TZID=" in cl.text.upper() else cl.text
+        yield _map_tzid(cl.text, defined) if cl.has_tzid else cl.text
+        if begins is not None:
+            begins.append((cl.value.strip().upper(), block.begin if block else None))
         if block is not None:
-            yield f"{LINE_PROP}:{block.begin}"
+            if begins is None:
+                yield f"{LINE_PROP}:{block.begin}"
             if block.begin in uids:
                 yield f"UID:{uids[block.begin]}"
+
+
+def _number(calendars: list[Any], begins: list[tuple[str, int | None]]) -> bool:
+    """Give each parsed component that begins a block its ``X-CALREF-LINE``, matching the
+    components in document order to the BEGIN lines; False (nothing numbered) if icalendar
+    built other components than those lines."""
+    found: list[Any] = []
+    stack = list(reversed(calendars))
+    while stack:
+        component = stack.pop()
+        found.append(component)
+        stack.extend(reversed(component.subcomponents))
+    if len(found) != len(begins) or any(
+        str(c.name).upper() != name for c, (name, _) in zip(found, begins, strict=True)
+    ):
+        return False
+    for component, (_, line) in zip(found, begins, strict=True):
+        if line is not None:
+            component[LINE_PROP] = vText(str(line))
+    return True
 
 
 def _map_tzid(text: str, defined: set[str]) -> str:
