@@ -1,11 +1,13 @@
 """Production wiring: APScheduler 3.11 (memory job store only) wakes the service.
 
-Jobs: one poll job per calendar source (its interval), a reconcile tick (every
-``tick_interval``), and one ``wakeup`` date job re-armed at the next due time
-after every change. The jobs hold no state: the store's plan is the truth, so a
-lost or late timer only delays work until the next tick. Misfire handling is
-explicit (no grace limit, coalesce) because APScheduler's default grace of one
-second would silently drop late runs.
+Jobs: ``poll`` (every ``POLL_STEP``: starts the calendar syncs that are due, from
+the poller's one due-queue, a heap by next poll time; the first polls after
+start-up are spread over the interval; 10,000 idle sources cost one look at the
+heap's top), a reconcile tick (every ``tick_interval``), and one ``wakeup`` date
+job re-armed at the next due time after every change. The jobs hold no state:
+the store's plan is the truth, so a lost or late timer only delays work until the
+next tick. Misfire handling is explicit (no grace limit, coalesce) because
+APScheduler's default grace of one second would silently drop late runs.
 
 With a leader lease (``Service.lease``, which ``calref run`` always gives it) the
 scheduler has two roles. Leader: the jobs above plus ``lease-renew`` (every
@@ -20,9 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +41,10 @@ from sync.service.service import Service
 log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+#: how often the poll job looks at the due-queue (a poll runs at most this late)
+POLL_STEP = timedelta(milliseconds=250)
+#: how often the times of polls that found nothing changed are written to the store
+FLUSH_EVERY = 1.0
 
 
 class ServiceScheduler:
@@ -53,6 +59,7 @@ class ServiceScheduler:
             timezone=UTC,
         )
         self._arm_lock = threading.Lock()
+        self._flushed = time.monotonic()
         self._role_lock = threading.RLock()
         self.leading = False
         self._leader_jobs: set[str] = set()
@@ -148,16 +155,13 @@ class ServiceScheduler:
     def _add_leader_jobs(self) -> None:
         settings = self.service.settings
         now = self.service.clock.now()
-        for source_id in self.service.sources:
-            self._add_job(
-                f"poll:{source_id}",
-                functools.partial(self.service.poll_source, source_id, wait=False),
-                IntervalTrigger(
-                    seconds=settings.interval_for(source_id).total_seconds(), timezone=UTC
-                ),
-                name=f"poll {source_id}",
-                next_run_time=now + settings.interval_for(source_id),
-            )
+        self.service.poller.spread()
+        self._add_job(
+            "poll",
+            self._poll_due,
+            IntervalTrigger(seconds=POLL_STEP.total_seconds(), timezone=UTC),
+            name="start the due calendar polls",
+        )
         self._add_job(
             "tick",
             self.service.tick,
@@ -174,10 +178,18 @@ class ServiceScheduler:
                 next_run_time=now + lease.renew_every,
             )
         log.info(
-            "leader jobs started: %d poll jobs, tick every %s",
+            "leader jobs started: %d sources polled from one due-queue, tick every %s",
             len(self.service.sources),
             settings.tick_interval,
         )
+
+    def _poll_due(self) -> None:
+        """The poll job: start every due calendar sync; write unchanged polls' times."""
+        self.service.dispatch_polls()
+        now = time.monotonic()
+        if now - self._flushed >= FLUSH_EVERY:
+            self._flushed = now
+            self.service.poller.flush()
 
     def arm_wakeup(self) -> None:
         """(Re)set the one-shot wake-up at the next due action; called after every change."""
@@ -201,8 +213,8 @@ class ServiceScheduler:
     def set_source_interval(self, source_id: str, interval: timedelta) -> None:
         """Poll ``source_id`` every ``interval`` from now on (push makes it a safety poll).
 
-        Updates the service's ``source_intervals`` (used by the tick) and, once
-        the timers run, the source's poll job (next run ``interval`` from now).
+        Updates the service's ``source_intervals`` and, once the timers run, the
+        source's place in the due-queue (next poll ``interval`` from now).
         """
         if source_id not in self.service.sources:
             raise KeyError(source_id)
@@ -211,15 +223,8 @@ class ServiceScheduler:
             return
         intervals = {**settings.source_intervals, source_id: interval}
         self.service.settings = dataclasses.replace(settings, source_intervals=intervals)
-        job = self.scheduler.get_job(f"poll:{source_id}")
-        if job is not None:
-            job.reschedule(
-                IntervalTrigger(
-                    seconds=interval.total_seconds(),
-                    start_date=self.service.clock.now() + interval,
-                    timezone=UTC,
-                )
-            )
+        if self.scheduler.running:
+            self.service.poller.reschedule(source_id, self.service.clock.now() + interval)
 
     def add_periodic(
         self, job_id: str, func: Callable[[], object], every: timedelta, *, name: str

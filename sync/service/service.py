@@ -29,7 +29,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -213,6 +213,8 @@ class Service:
         return self.gate.wait_idle(timeout)
 
     def window(self, now: datetime | None = None) -> SyncWindow:
+        """The planning window at ``now`` (calendars are read for a wider one, see
+        ``ServiceSettings.sync_window``; re-planning drops the events outside this one)."""
         return self.settings.window(self.clock.now() if now is None else now)
 
     # -- the lease ---------------------------------------------------------------------------
@@ -275,6 +277,14 @@ class Service:
         self._changed()
         return True
 
+    def dispatch_polls(self) -> int:
+        """Start every source sync that is due (the scheduler's poll job), without waiting:
+        each re-plans its user when it ends with a change. With a lease, only while held.
+        The number started."""
+        if not self.started or not self.leases.leading_now() or not self.leases.store_intact():
+            return 0
+        return self.poller.dispatch_due()
+
     def _changed_late(self, user_id: str) -> None:
         """A sync that outlasted its caller's wait changed ``user_id``'s events: re-plan."""
         if not self.leases.leading_now() or not self.started:
@@ -311,7 +321,8 @@ class Service:
             plans: dict[str, Plan] = {}
             for user_id in user_ids:
                 try:
-                    plan = self.planner(self.users[user_id], events[user_id], window)
+                    planned = [e for e in events[user_id] if in_window(e, window)]
+                    plan = self.planner(self.users[user_id], planned, window)
                     _check_plan(plan, user_id)
                 except CalrefError as err:
                     log.error(
@@ -431,6 +442,24 @@ class Service:
             wake = self.next_wakeup() or until
             target = min(max(wake, now + timedelta(seconds=1)), now + step, until)
             self.clock.set(target)
+
+
+def in_window(event: CalendarEvent, window: SyncWindow) -> bool:
+    """Whether ``event`` overlaps ``window`` (the store holds the wider sync window's events).
+
+    An all-day event's dates are read as UTC days widened by a day each way, so no time
+    zone can make one that the source returned for the planning window drop out here.
+    """
+    start, end = event.start, event.end
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return start < window.end and (end > window.start or start >= window.start)
+    first = window.start.astimezone(UTC).date() - timedelta(days=1)
+    last = window.end.astimezone(UTC).date() + timedelta(days=1)
+    return _as_date(start) <= last and _as_date(end) >= first
+
+
+def _as_date(value: datetime | date) -> date:
+    return value.astimezone(UTC).date() if isinstance(value, datetime) else value
 
 
 def _db_reason(err: SQLAlchemyError) -> str:

@@ -5,6 +5,11 @@ Horizon and lookback of the planning window, poll/tick/re-plan intervals
 switchboard calls run at once and how failed ones are retried, the per-source
 backoff after failed syncs (both ``connectors.retry.Backoff``, the one backoff
 formula), and how long (real time) a poll waits for the calendar syncs it started.
+
+Two windows: ``window(now)`` is the planning window (exact, moves with the clock);
+``sync_window(now)`` is the wider one calendars are read for, whose ends move once a
+UTC day, so an unchanged calendar answers "nothing changed" (a stat for an ICS file)
+instead of being re-read for a window a few seconds later.
 ``sync.cli.runtime`` maps the config file onto these.
 """
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from connectors.calendars.base import SyncWindow
 from connectors.retry import Backoff
@@ -93,6 +98,27 @@ class ServiceSettings:
     def window(self, now: datetime) -> SyncWindow:
         """The planning window at ``now``: ``lookback`` before it to ``horizon`` after it."""
         return SyncWindow(now - self.lookback, now + self.horizon)
+
+    def sync_window(self, now: datetime) -> SyncWindow:
+        """The window calendars are read for at ``now``: it holds ``window(now)`` and its
+        ends move only at UTC midnight (start: the midnight at or before ``now - lookback``;
+        end: ``SYNC_MARGIN`` after the midnight at or before ``now + horizon``).
+
+        So a source's sync state stays valid for a day and an unchanged calendar costs
+        only the check that it is unchanged; the planner gets ``window(now)``'s events
+        (``Service`` drops the rest).
+        """
+        plan = self.window(now)
+        return SyncWindow(_midnight(plan.start), _midnight(plan.end) + SYNC_MARGIN)
+
+
+#: how far past the planning horizon calendars are read (the sync window's end moves daily)
+SYNC_MARGIN = timedelta(days=2)
+
+
+def _midnight(moment: datetime) -> datetime:
+    """The UTC midnight at or before ``moment``."""
+    return datetime.combine(moment.astimezone(UTC).date(), time(), UTC)
 
 
 def _backoff_problems(name: str, backoff: Backoff) -> list[str]:

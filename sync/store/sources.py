@@ -1,7 +1,8 @@
 """The store's calendar side: each source's sync state and the last known events.
 
 ``apply_sync`` stores a successful sync (full or incremental) in one
-transaction, ``record_sync_failure`` counts failures (the events are kept).
+transaction, ``touch_sources`` the times of many polls that found nothing changed
+(one transaction for all), ``record_sync_failure`` counts failures (the events are kept).
 """
 
 from __future__ import annotations
@@ -104,6 +105,15 @@ class SourceStore(StoreBase):
                 conn.execute(_INSERT_SOURCE, _new_source(source_id, user_id) | state)
         return bool(gone or added or changed_data)
 
+    def touch_sources(self, polls: Sequence[tuple[str, datetime]]) -> None:
+        """Record polls that found nothing changed: ``(source id, when)``, one transaction.
+
+        Only the times move (``last_attempt``, ``last_success``); the sync state and the
+        events are what the last ``apply_sync`` wrote.
+        """
+        with self._conn() as conn:
+            conn.execute(_TOUCH_SOURCE, [{"b_id": s, "b_at": at} for s, at in polls])
+
     def record_sync_failure(
         self, source_id: str, user_id: str, error: str, now: datetime, backoff_until: datetime
     ) -> int:
@@ -155,6 +165,11 @@ _SYNC_SUCCEEDED = (
             )
         }
     )
+)
+_TOUCH_SOURCE = (
+    update(SOURCES)
+    .where(SOURCES.c.id == bindparam("b_id"))
+    .values(last_attempt=bindparam("b_at"), last_success=bindparam("b_at"))
 )
 _EVENTS_OF_SOURCE = select(EVENTS.c.key, EVENTS.c.data).where(
     EVENTS.c.source_id == bindparam("b_source")

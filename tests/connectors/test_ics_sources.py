@@ -62,6 +62,38 @@ def test_file_source_rereads_when_content_or_window_changes(tmp_path: Path) -> N
     assert changed.full and changed.events[0].subject == "Daglig avstämning"
 
 
+def test_an_unchanged_file_costs_a_stat_and_is_not_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "anna.ics"
+    path.write_bytes(CAL)
+    source = IcsFileSource(path, ANNA)
+    state = source.sync(WINDOW, None).state
+    assert state is not None
+
+    def no_open(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an unchanged file was opened")
+
+    monkeypatch.setattr(Path, "open", no_open)
+    for _ in range(3):
+        again = source.sync(WINDOW, state)
+        assert (again.events, again.full, again.state) == ([], False, state)
+    # a fresh source (a restarted process) knows it from the stored state alone
+    assert IcsFileSource(path, ANNA).sync(WINDOW, state).state == state
+
+
+def test_a_touched_file_with_the_same_content_is_read_and_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "anna.ics"
+    path.write_bytes(CAL)
+    source = IcsFileSource(path, ANNA)
+    state = source.sync(WINDOW, None).state
+    os.utime(path, ns=(5, 5))  # a copy or a touch: new mtime, same bytes
+    touched = source.sync(WINDOW, state)
+    assert (touched.events, touched.full) == ([], False)
+    assert touched.state != state and '"mtime_ns": 5' in str(touched.state)
+    assert source.sync(WINDOW, touched.state).state == touched.state
+
+
 def test_missing_file_is_a_calendar_error_naming_the_path(tmp_path: Path) -> None:
     path = tmp_path / "nobody.ics"
     with pytest.raises(CalendarError) as caught:

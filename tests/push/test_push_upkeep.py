@@ -110,16 +110,20 @@ def test_scheduler_poll_jobs_follow_push_and_upkeep_runs_as_a_job(
     runtime = PushRuntime(stack.hub, stack.server, stack.scheduler, timedelta(minutes=10))
     runtime.activate()
     jobs = {job.id: job for job in stack.scheduler.scheduler.get_jobs()}
-    assert jobs[f"poll:{ALICE_SOURCE}"].trigger.interval == NORMAL
-    assert jobs[f"poll:{BOB_SOURCE}"].trigger.interval == SAFETY
+    poller = stack.service.poller  # one due-queue: each source's next poll within its interval
+    assert stack.service.settings.interval_for(ALICE_SOURCE) == NORMAL
+    assert stack.service.settings.interval_for(BOB_SOURCE) == SAFETY
+    for source, interval in ((ALICE_SOURCE, NORMAL), (BOB_SOURCE, SAFETY)):
+        due = poller.due_at(source)
+        assert due is not None and stack.clock.now() < due <= stack.clock.now() + interval
     upkeep = jobs["push-maintenance"]
     assert upkeep.trigger.interval == timedelta(minutes=10)
     assert upkeep.misfire_grace_time is None and upkeep.coalesce is True
 
-    stack.hub.maintain()  # alice's subscription now succeeds: its poll job slows down
-    job = stack.scheduler.scheduler.get_job(f"poll:{ALICE_SOURCE}")
-    assert job is not None and job.trigger.interval == SAFETY
-    assert job.next_run_time >= stack.clock.now() + SAFETY - timedelta(seconds=1)
+    stack.hub.maintain()  # alice's subscription now succeeds: her polls slow down
+    assert stack.service.settings.interval_for(ALICE_SOURCE) == SAFETY
+    due = poller.due_at(ALICE_SOURCE)
+    assert due is not None and due >= stack.clock.now() + SAFETY - timedelta(seconds=1)
 
 
 def test_without_the_client_state_secret_graph_calendars_are_just_polled(

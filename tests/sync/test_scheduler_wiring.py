@@ -36,13 +36,16 @@ def scheduler(sqlite_store: Store, clock: VirtualClock):  # type: ignore[no-unty
 def test_jobs_use_memory_store_and_never_drop_late_runs(scheduler) -> None:  # type: ignore[no-untyped-def]
     wrapped, _service, _cal = scheduler
     jobs = {job.id: job for job in wrapped.scheduler.get_jobs()}
-    assert set(jobs) == {"poll:anna-cal", "tick", "wakeup"}
+    assert set(jobs) == {"poll", "tick", "wakeup"}
     for job in jobs.values():
         assert job.misfire_grace_time is None
         assert job.coalesce is True
     assert isinstance(wrapped.scheduler._jobstores["default"], MemoryJobStore)
     assert list(wrapped.scheduler._jobstores) == ["default"]
-    assert jobs["poll:anna-cal"].trigger.interval == timedelta(seconds=90)
+    assert jobs["poll"].trigger.interval == timedelta(milliseconds=250)  # the due-queue's look
+    # the source's own interval is its place in the due-queue
+    due = _service.poller.next_poll()
+    assert due is not None and due <= _service.clock.now() + timedelta(seconds=90)
     assert jobs["tick"].trigger.interval == timedelta(seconds=30)
 
 

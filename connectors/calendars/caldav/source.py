@@ -110,10 +110,10 @@ class CalDAVSource:
         if window.start.tzinfo is None or window.end.tzinfo is None:
             raise CalrefError(f"{self._id}: sync window start and end must be timezone-aware")
         previous = self._load_state(state, window) if state is not None else None
-        if previous is None:
+        if previous is None or state is None:
             return self._full(window)
         if previous["mode"] == "sync-token":
-            return self._incremental(window, previous)
+            return self._incremental(window, previous, state)
         if previous["mode"] == "ctag":
             props = self._dav.collection_props()
             ctag = props.get(CTAG_TAG)
@@ -203,7 +203,9 @@ class CalDAVSource:
         return "window"
 
     # -- incremental sync (RFC 6578) ------------------------------------------
-    def _incremental(self, window: SyncWindow, previous: dict[str, Any]) -> SyncResult:
+    def _incremental(self, window: SyncWindow, previous: dict[str, Any], state: str) -> SyncResult:
+        """The changes since ``previous`` (decoded from ``state``); ``state`` itself, with no
+        event, when the server reports none and the same sync token (nothing to store)."""
         calendar = self._dav.calendar()
         token = previous.get("token")
         changes = self._dav.call(
@@ -218,6 +220,8 @@ class CalDAVSource:
             return self._full(window)
         deleted = {_href(u) for u in changes.deleted_urls}
         changed = {_href(o.url): o.url for o in changes if _href(o.url) not in deleted}
+        if not deleted and not changed and changes.sync_token == token:
+            return SyncResult(events=[], full=False, state=state)
         old: dict[str, list[str]] = {k: list(v) for k, v in previous["hrefs"].items()}
         hrefs = dict(old)
         events: list[CalendarEvent] = []

@@ -4,7 +4,10 @@ Both answer every real change with a full result (ICS has no delta) and use
 the opaque ``state`` only to say "nothing changed": the file's identity
 (mtime_ns, size, SHA-256) or the URL's validators (ETag, Last-Modified, SHA-256),
 always together with the window they were read for, because a moved window can
-bring new occurrences of an unchanged file. The text is parsed by
+bring new occurrences of an unchanged file (the service's sync window moves once a
+day: ``ServiceSettings.sync_window``). A file whose ``(mtime_ns, size)`` and window
+are those of the state costs one ``stat`` and is not opened; a feed answering 304
+costs the request. The text is parsed by
 ``connectors/calendars/ics/parse.py`` (each occurrence becomes a ``CalendarEvent``
 in ``mapping.py``); a feed is fetched by ``client.py``.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -130,15 +134,23 @@ class IcsFileSource:
         self.path = Path(path)
         self.mailbox = mailbox
         self.limits = limits or CalendarLimits()
+        # the last state decoded and window keyed, so an unchanged poll decodes nothing
+        self._memo: tuple[str, int | None, int | None, list[str]] | None = None
+        self._window_memo: tuple[SyncWindow, list[str]] | None = None
 
     @property
     def id(self) -> str:
         return str(self.path)
 
     def sync(self, window: SyncWindow, state: str | None) -> SyncResult:
+        """Unchanged (``state`` returned as it is) on a stat alone when the file's
+        ``(mtime_ns, size)`` and the window are those of ``state``; else read, and
+        unchanged still when the SHA-256 is the same; else parsed in full."""
         limit = self.limits.max_bytes
         try:
             info = self.path.stat()
+            if state is not None and self._stat_unchanged(state, info, window):
+                return SyncResult(events=[], full=False, state=state)
             if info.st_size > limit:
                 raise self._too_big(info.st_size)
             with self.path.open("rb") as handle:
@@ -164,6 +176,19 @@ class IcsFileSource:
         return SyncResult(
             events=parsed.events, full=True, state=new.dump(), warnings=parsed.warnings
         )
+
+    def _stat_unchanged(self, state: str, info: os.stat_result, window: SyncWindow) -> bool:
+        """Whether ``state`` was returned for this window and a file with this stat."""
+        memo = self._memo
+        if memo is None or memo[0] != state:
+            old = _State.load(state)
+            if old is None:
+                return False
+            memo = self._memo = (state, old.mtime_ns, old.size, old.window)
+        window_key = self._window_memo
+        if window_key is None or window_key[0] != window:
+            window_key = self._window_memo = (window, _window_key(window))
+        return memo[1] == info.st_mtime_ns and memo[2] == info.st_size and memo[3] == window_key[1]
 
     def _too_big(self, size: int) -> LimitExceeded:
         limit = self.limits.max_bytes
