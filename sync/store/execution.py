@@ -12,18 +12,20 @@ the outcome, the phone state and the audit line in one transaction after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
 
 from connectors.switchboard.base import PhoneState
 from rules.errors import StoreError
 from rules.model import ActionStatus, Moment
 from sync.store import records as rec
-from sync.store.audit import audit_values, insert_audit, upsert_phone
+from sync.store.audit import audit_values, insert_audit, upsert_phones
 from sync.store.base import (
     ACTIONS,
     REFERRALS,
@@ -32,6 +34,7 @@ from sync.store.base import (
     chunked,
     referral_record,
 )
+from sync.store.group_commit import Batch, Pending
 
 _MOMENT_ORDER = {Moment.END: 0, Moment.CHANGE: 1, Moment.START: 2}
 _FINAL = (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED, ActionStatus.FAILED)
@@ -143,24 +146,33 @@ class ExecutionStore(StoreBase):
 
     # -- carrying out ------------------------------------------------------------------------
 
+    def _write_batch(self, conn: Connection, batch: Batch) -> None:
+        """A group commit's phone states and audit lines, one statement each."""
+        upsert_phones(conn, batch.phones)
+        insert_audit(conn, batch.audit)
+
     def claim(self, action: rec.StoredAction, now: datetime) -> rec.StoredAction | None:
         """Mark ``action`` ``sending`` (attempts + 1) and commit, before the switchboard call.
 
         Only if it is still live with the same idempotency key: None when a re-plan
         changed or cancelled it since it was read (the caller then leaves it to the
         next pass). Returns the action as stored now. ``StoreLost`` when the store's
-        file is not the one opened any more (nothing is claimed then).
+        file is not the one opened any more (nothing is claimed then). Claims made by
+        several threads at once share one transaction (``sync.store.group_commit``).
         """
-        self.verify()
-        with self._conn() as conn:
-            row = conn.execute(
-                _mark_sending(), {"b_id": action.id, "b_key": action.idempotency_key}
-            ).first()
-        return None if row is None else action_record(row)
+        params = {"b_id": action.id, "b_key": action.idempotency_key}
+
+        def mark(conn: Connection, _batch: Batch) -> int | None:
+            return conn.execute(_mark_sending(), params).scalar()
+
+        attempts = self.writes.run(mark, verify=True)
+        if attempts is None:
+            return None
+        return replace(action, status=ActionStatus.SENDING, attempts=attempts)
 
     def finish_action(
         self,
-        action_id: int,
+        action: rec.StoredAction,
         now: datetime,
         *,
         status: ActionStatus,
@@ -169,16 +181,21 @@ class ExecutionStore(StoreBase):
         state: PhoneState | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
-        expect_key: str | None = None,
-    ) -> rec.StoredAction | None:
+        guarded: bool = True,
+        on_done: Callable[[bool], None] | None = None,
+    ) -> Pending[bool]:
         """Record an action's outcome, the phone state and its audit line in one transaction.
 
-        With ``expect_key`` only if the action is still live with that idempotency key
-        (None otherwise: a re-plan changed it since it was read).
+        Queued for the next group commit (``sync.store.group_commit``); the
+        ``Pending`` says, once committed, whether it was recorded (``on_done`` is
+        called with that then). ``guarded``: only if the action is still live with
+        ``action``'s idempotency key (False otherwise: a re-plan changed it since
+        it was read); unguarded (an action we claimed) it is always recorded, and
+        ``StoreError`` when the action does not exist.
         """
         final = status in _FINAL
         params: dict[str, Any] = {
-            "b_id": action_id,
+            "b_id": action.id,
             "status": status,
             "last_error": error,
             "next_attempt_at": retry_at,
@@ -188,20 +205,22 @@ class ExecutionStore(StoreBase):
         if state is not None:
             params["result_version"] = state.version
             params["result_changed_by"] = state.changed_by
-        if expect_key is not None:
-            params["b_key"] = expect_key
-        stmt = _finish(final=final, result=state is not None, guarded=expect_key is not None)
-        with self._conn() as conn:
-            row = conn.execute(stmt, params).first()
-            if row is None:
-                if expect_key is not None:
-                    return None
-                raise StoreError(f"store: planned action {action_id} does not exist")
-            stored = action_record(row)
+        if guarded:
+            params["b_key"] = action.idempotency_key
+        stmt = _finish(final=final, result=state is not None, guarded=guarded)
+        audit = audit_values(now, action, rec.AuditKind.ACTION, outcome, detail)
+
+        def record(conn: Connection, batch: Batch) -> bool:
+            if conn.execute(stmt, params).rowcount != 1:
+                if guarded:
+                    return False
+                raise StoreError(f"store: planned action {action.id} does not exist")
             if state is not None:
-                upsert_phone(conn, stored.user_id, state, now)
-            insert_audit(conn, [audit_values(now, stored, rec.AuditKind.ACTION, outcome, detail)])
-        return stored
+                batch.phones[action.user_id] = (state, now)
+            batch.audit.append(audit)
+            return True
+
+        return self.writes.submit(record, on_done=on_done)
 
     # -- referrals outbox --------------------------------------------------------------------
 
@@ -312,9 +331,10 @@ def _where_action(stmt: Any, guarded: bool) -> Any:
 
 @cache
 def _mark_sending() -> Any:
+    """Mark a live action ``sending``; returns its new attempt count (none: not live any more)."""
     stmt = _where_action(update(ACTIONS), guarded=True)
     values = {"status": ActionStatus.SENDING, "attempts": ACTIONS.c.attempts + 1}
-    return stmt.values(values).returning(*ACTIONS.c)
+    return stmt.values(values).returning(ACTIONS.c.attempts)
 
 
 @cache
@@ -325,7 +345,7 @@ def _finish(*, final: bool, result: bool, guarded: bool) -> Any:
     if result:
         columns += ["result_version", "result_changed_by"]
     stmt = _where_action(update(ACTIONS), guarded)
-    return stmt.values({c: bindparam(c) for c in columns}).returning(*ACTIONS.c)
+    return stmt.values({c: bindparam(c) for c in columns})
 
 
 @cache
