@@ -2,7 +2,9 @@
 
 Jobs: one poll job per calendar source (its interval), a reconcile tick (every
 ``tick_interval``), and one ``wakeup`` date job re-armed at the next due time
-after every change. The jobs hold no state: the store's plan is the truth, so a
+after every change (a re-plan that leaves referrals to publish arms it for now;
+armed while an execution pass runs, it runs once that pass ends instead of
+being skipped as a second instance). The jobs hold no state: the store's plan is the truth, so a
 lost or late timer only delays work until the next tick. Misfire handling is
 explicit (no grace limit, coalesce) because APScheduler's default grace of one
 second would silently drop late runs.
@@ -181,7 +183,7 @@ class ServiceScheduler:
 
     def arm_wakeup(self) -> None:
         """(Re)set the one-shot wake-up at the next due action; called after every change."""
-        if not self.scheduler.running or not self.leading:
+        if not self.scheduler.running or not self.leading or self.service.gate.closed:
             return
         with self._arm_lock:
             due = self.service.next_action_due()
@@ -196,6 +198,8 @@ class ServiceScheduler:
                 id="wakeup",
                 name="wake up for the next action",
                 replace_existing=True,
+                # armed while a pass runs (a re-plan meanwhile): run after it, not skipped
+                max_instances=2,
             )
 
     def set_source_interval(self, source_id: str, interval: timedelta) -> None:

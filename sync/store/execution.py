@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connectors.switchboard.base import PhoneState
@@ -128,8 +128,14 @@ class ExecutionStore(StoreBase):
         with self._read() as conn:
             return [action_record(r) for r in conn.execute(query)]
 
-    def next_due(self) -> datetime | None:
-        """The earliest time any live action or pending publication needs the process."""
+    def next_due(self, now: datetime) -> datetime | None:
+        """The earliest time any live action or pending publication needs the process.
+
+        A referral whose switchboard copy differs from the plan (a re-plan just made
+        or changed it: ``next_attempt_at`` is unset) is due ``now``, so what a re-plan
+        produced is published at once rather than at the next tick.
+        """
+        r = REFERRALS.c
         with self._read() as conn:
             action = conn.scalar(
                 select(func.min(func.coalesce(ACTIONS.c.next_attempt_at, ACTIONS.c.due_at))).where(
@@ -137,9 +143,9 @@ class ExecutionStore(StoreBase):
                 )
             )
             publish = conn.scalar(
-                select(func.min(REFERRALS.c.next_attempt_at)).where(
-                    REFERRALS.c.publish_error.is_(None)
-                )
+                select(
+                    func.min(func.coalesce(r.next_attempt_at, literal(now, r.next_attempt_at.type)))
+                ).where(_PENDING_PUBLICATION, r.publish_error.is_(None))
             )
         times = [t for t in (action, publish) if t is not None]
         return min(times) if times else None
@@ -250,11 +256,7 @@ class ExecutionStore(StoreBase):
         query = (
             select(REFERRALS)
             .where(
-                or_(
-                    r.active.is_(True)
-                    & (r.published_hash.is_(None) | (r.published_hash != r.content_hash)),
-                    r.active.is_(False) & r.published_hash.is_not(None),
-                ),
+                _PENDING_PUBLICATION,
                 r.publish_error.is_(None),
                 or_(r.next_attempt_at.is_(None), r.next_attempt_at <= now),
             )
@@ -311,6 +313,16 @@ class ExecutionStore(StoreBase):
 
 
 # -- statements, built once (building a Core statement costs more CPU than running it) ---------
+
+#: a referral whose switchboard copy differs from the plan (new, changed, or dropped)
+_PENDING_PUBLICATION = or_(
+    REFERRALS.c.active.is_(True)
+    & (
+        REFERRALS.c.published_hash.is_(None)
+        | (REFERRALS.c.published_hash != REFERRALS.c.content_hash)
+    ),
+    REFERRALS.c.active.is_(False) & REFERRALS.c.published_hash.is_not(None),
+)
 
 _DUE_OF_USERS = select(ACTIONS).where(
     ACTIONS.c.user_id.in_(bindparam("b_users", expanding=True)),
