@@ -410,6 +410,8 @@ def report(result: RunResult) -> list[str]:
         f"switchboard errors {r.errors_logged}",
         f"  outcomes: {outcomes}; execute_due calls {r.executes}",
         f"  CPU during the {r.window:.1f} s after T: client {r.client_cpu:.1f} s{server}",
+        f"  calref CPU per action: {r.client_cpu / max(1, len(r.lags)) * 1000:.2f} ms "
+        f"(goal <= 1 ms); last ack {last / floor:.2f}x the floor (goal <= 1.5x)",
     ]
     return lines
 

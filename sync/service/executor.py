@@ -9,7 +9,11 @@ service runs before every execution pass.
 Crash safety: an action is marked ``sending`` (with its idempotency key) in the
 store before the switchboard call and ``done`` after. A ``sending`` action found
 later (after a crash) is re-sent with the same key, so the switchboard replays
-its first answer instead of applying it again.
+its first answer instead of applying it again. Both writes go through the
+store's group commit (``sync.store.group_commit``): the claims and outcomes of
+all threads at a moment share one transaction; a claim is committed before its
+call, an outcome behind it (the pass ends, and listeners hear of an action,
+only once its outcome is committed).
 
 Catch-up is state-based (see docs/service.md) and decided in ``rules.catchup``:
 a start whose referral still runs is applied late; a start or change whose
@@ -45,6 +49,7 @@ from rules.errors import CalrefError
 from rules.model import ActionStatus, Moment, PhoneAction
 from sync.service.call_gate import SwitchboardCalls, per_user
 from sync.store import records as rec
+from sync.store.group_commit import Pending, settle_all
 from sync.store.records import Outcome
 
 log = logging.getLogger(__name__)
@@ -78,6 +83,11 @@ class ActionEvent:
 
 ActionListener = Callable[[ActionEvent], None]
 
+#: an action's outcome being committed: True once it is recorded
+Recorded = Pending[bool]
+#: an action's event and the commit of its outcome
+Finished = tuple[ActionEvent, Recorded]
+
 
 class Executor:
     """Carries out what the store says is due; call ``run_due`` whenever the process wakes."""
@@ -104,36 +114,44 @@ class Executor:
         # read a batch of users' actions at a time: the first calls start while the rest is read
         due = self.store.due_actions_of(users, now)
         results = per_user(self._run_user, due, self.concurrency, len(users))
-        return [event for events in results for event in events]
+        # outcomes are committed in groups behind the calls; the pass ends once all are
+        settle_all([pending for _events, pendings in results for pending in pendings])
+        return [event for events, _pendings in results for event in events]
 
     # -- actions -----------------------------------------------------------------------------
 
-    def _run_user(self, due: list[rec.StoredAction]) -> list[ActionEvent]:
+    def _run_user(self, due: list[rec.StoredAction]) -> tuple[list[ActionEvent], list[Recorded]]:
         """One user's due actions (read at the start of the pass), in order.
 
         Every write checks that the action is still live with the key read; if a
         re-plan changed it meanwhile, the user's remaining actions wait for the
-        next pass, which reads the new plan.
+        next pass, which reads the new plan. A sent action's outcome is committed
+        behind the call (listeners hear of it then); the user's next action waits
+        for that commit.
         """
         events: list[ActionEvent] = []
+        recorded: list[Recorded] = []
         now = self.clock.now()
         for row in due:
+            if recorded:
+                recorded[-1].result()  # the previous outcome is in the store before the next
             if (
                 row.status == ActionStatus.PENDING
                 and row.next_attempt_at
                 and row.next_attempt_at > now
             ):
                 break  # waiting to retry: later actions of this user wait for it (time order)
-            event = self._carry_out(row, now)
-            if event is None:
+            done = self._carry_out(row, now)
+            if done is None:
                 break
+            event, pending = done
             events.append(event)
-            self._notify(event)
+            recorded.append(pending)
             if event.outcome in (Outcome.RETRY, Outcome.PARKED):
                 break
-        return events
+        return events, recorded
 
-    def _carry_out(self, row: rec.StoredAction, now: datetime) -> ActionEvent | None:
+    def _carry_out(self, row: rec.StoredAction, now: datetime) -> Finished | None:
         """Ask ``rules.catchup`` what to do with a due action, reading only what it needs."""
         step = _step(row)
         siblings: list[catchup.Step] = []
@@ -163,7 +181,7 @@ class Executor:
             case catchup.Catchup.RESEND | catchup.Catchup.LATE | catchup.Catchup.NOW:
                 return self._send(row, now, verdict.detail)
 
-    def _send(self, row: rec.StoredAction, now: datetime, note: str) -> ActionEvent | None:
+    def _send(self, row: rec.StoredAction, now: datetime, note: str) -> Finished | None:
         if self.gate.closed:
             return None  # stopping: left for the next start
         # committed before the call: a crash from here on re-sends with the same key
@@ -183,7 +201,7 @@ class Executor:
 
     def _failed_call(
         self, row: rec.StoredAction, now: datetime, err: Exception, *, claimed: bool = False
-    ) -> ActionEvent | None:
+    ) -> Finished | None:
         if not isinstance(err, CalrefError):
             log.exception("user %s: unexpected error from the switchboard", row.user_id)
         attempts = max(row.attempts, 1)
@@ -249,26 +267,15 @@ class Executor:
         error: str | None = None,
         retry_at: datetime | None = None,
         claimed: bool = False,
-    ) -> ActionEvent | None:
+    ) -> Finished | None:
         """Record the outcome; None when an unclaimed action was changed by a re-plan meanwhile.
 
-        A claimed action (marked ``sending`` by us) always gets its outcome recorded.
+        A claimed action (marked ``sending`` by us) always gets its outcome recorded,
+        in the next group commit, not waited for here (a crash before it leaves the
+        action ``sending``: re-sent with its key). An unclaimed one waits for the
+        commit, which says whether the action was still the one read.
         """
-        # a kept end records the observed phone, but not as "our result"
-        stored = self.store.finish_action(
-            row.id,
-            now,
-            status=status,
-            outcome=outcome,
-            detail=detail,
-            state=phone if status == ActionStatus.DONE else None,
-            error=error,
-            retry_at=retry_at,
-            expect_key=None if claimed else row.idempotency_key,
-        )
-        if stored is None:
-            return None
-        return ActionEvent(
+        event = ActionEvent(
             user=row.user_id,
             at=now,
             due_at=row.due_at,
@@ -277,9 +284,30 @@ class Executor:
             outcome=outcome,
             detail=detail,
             referral_id=row.referral_id,
-            idempotency_key=stored.idempotency_key,
+            idempotency_key=row.idempotency_key,
             phone=phone,
         )
+
+        def committed(recorded: bool) -> None:
+            if recorded:
+                self._notify(event)
+
+        # a kept end records the observed phone, but not as "our result"
+        pending = self.store.finish_action(
+            row,
+            now,
+            status=status,
+            outcome=outcome,
+            detail=detail,
+            state=phone if status == ActionStatus.DONE else None,
+            error=error,
+            retry_at=retry_at,
+            guarded=not claimed,
+            on_done=committed,
+        )
+        if not claimed and not pending.result():
+            return None
+        return event, pending
 
     def _notify(self, event: ActionEvent) -> None:
         for listener in list(self.listeners):

@@ -4,10 +4,13 @@ Jobs: ``poll`` (every ``POLL_STEP``: starts the calendar syncs that are due, fro
 the poller's one due-queue, a heap by next poll time; the first polls after
 start-up are spread over the interval; 10,000 idle sources cost one look at the
 heap's top), a reconcile tick (every ``tick_interval``), and one ``wakeup`` date
-job re-armed at the next due time after every change. The jobs hold no state:
-the store's plan is the truth, so a lost or late timer only delays work until the
-next tick. Misfire handling is explicit (no grace limit, coalesce) because
-APScheduler's default grace of one second would silently drop late runs.
+job re-armed at the next due time after every change (a re-plan that leaves
+referrals to publish arms it for now; armed while an execution pass runs, it
+runs once that pass ends instead of being skipped as a second instance). The
+jobs hold no state: the store's plan is the truth, so a lost or late timer only
+delays work until the next tick. Misfire handling is explicit (no grace limit,
+coalesce) because APScheduler's default grace of one second would silently drop
+late runs.
 
 With a leader lease (``Service.lease``, which ``calref run`` always gives it) the
 scheduler has two roles. Leader: the jobs above plus ``lease-renew`` (every
@@ -193,7 +196,7 @@ class ServiceScheduler:
 
     def arm_wakeup(self) -> None:
         """(Re)set the one-shot wake-up at the next due action; called after every change."""
-        if not self.scheduler.running or not self.leading:
+        if not self.scheduler.running or not self.leading or self.service.gate.closed:
             return
         with self._arm_lock:
             due = self.service.next_action_due()
@@ -208,6 +211,8 @@ class ServiceScheduler:
                 id="wakeup",
                 name="wake up for the next action",
                 replace_existing=True,
+                # armed while a pass runs (a re-plan meanwhile): run after it, not skipped
+                max_instances=2,
             )
 
     def set_source_interval(self, source_id: str, interval: timedelta) -> None:

@@ -409,12 +409,13 @@ class Service:
         return self.executor.run_due()
 
     def next_action_due(self) -> datetime | None:
-        """When the next planned action (or retry) is due; what the wake-up timer is set to."""
-        return self.store.next_due()
+        """When the next planned action, retry or publication is due (now: a re-plan's
+        referrals wait to be published); what the wake-up timer is set to."""
+        return self.store.next_due(self.clock.now())
 
     def next_wakeup(self) -> datetime | None:
         """The earliest of: next action, next source poll, next re-plan."""
-        times = [t for t in (self.store.next_due(), self.poller.next_poll()) if t is not None]
+        times = [t for t in (self.next_action_due(), self.poller.next_poll()) if t is not None]
         planned = self.store.planned_times()
         for user_id in self.users:
             at = planned.get(user_id)

@@ -25,23 +25,35 @@ from sync.store.models import AuditRow, PhoneRow
 
 def upsert_phone(conn: Connection, user_id: str, state: PhoneState, now: datetime) -> None:
     """Remember ``state`` as the user's phone state observed at ``now`` (one upsert)."""
-    params = {
-        "user_id": user_id,
-        "mode": state.mode.value,
-        "active_profile": state.active_profile,
-        "forward_number": state.forward_number,
-        "version": state.version,
-        "changed_by": state.changed_by,
-        "observed_at": now,
-    }
+    upsert_phones(conn, {user_id: (state, now)})
+
+
+def upsert_phones(conn: Connection, phones: dict[str, tuple[PhoneState, datetime]]) -> None:
+    """Remember each user's phone state and when it was observed (one statement for all)."""
+    if not phones:
+        return
+    rows = [
+        {
+            "user_id": user_id,
+            "mode": state.mode.value,
+            "active_profile": state.active_profile,
+            "forward_number": state.forward_number,
+            "version": state.version,
+            "changed_by": state.changed_by,
+            "observed_at": now,
+        }
+        for user_id, (state, now) in phones.items()
+    ]
     stmt = _phone_upsert(conn.dialect.name)
     if stmt is not None:
-        conn.execute(stmt, params)
+        conn.execute(stmt, rows if len(rows) > 1 else rows[0])
         return
-    values = {k: v for k, v in params.items() if k != "user_id"}
-    done = conn.execute(update(PHONES).where(PHONES.c.user_id == user_id).values(values))
-    if done.rowcount == 0:
-        conn.execute(insert(PHONES).values(params))
+    for params in rows:
+        values = {k: v for k, v in params.items() if k != "user_id"}
+        where = PHONES.c.user_id == params["user_id"]
+        done = conn.execute(update(PHONES).where(where).values(values))
+        if done.rowcount == 0:
+            conn.execute(insert(PHONES).values(params))
 
 
 @cache

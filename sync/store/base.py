@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rules.model import ActionStatus, Moment
 from sync.store import records as rec
 from sync.store.db import FileIdentity
+from sync.store.group_commit import Batch, GroupCommit
 from sync.store.models import (
     ActionRow,
     AuditRow,
@@ -72,11 +73,16 @@ class StoreBase:
         self.identity: FileIdentity | None = None
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        #: the executor's writes, many per transaction (``sync.store.group_commit``)
+        self.writes = GroupCommit(self._conn, before=self.verify, after=self._write_batch)
 
     def verify(self) -> None:
         """Raise ``StoreLost`` when the SQLite file was deleted or replaced since it was opened."""
         if self.identity is not None:
             self.identity.verify()
+
+    def _write_batch(self, conn: Connection, batch: Batch) -> None:
+        """Write what a group commit's writes appended (``ExecutionStore`` does)."""
 
     def _writer_turn(self) -> AbstractContextManager[object]:
         return self._write_lock if self._write_lock is not None else nullcontext()

@@ -12,18 +12,20 @@ the outcome, the phone state and the audit line in one transaction after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, update
+from sqlalchemy.engine import Connection
 
 from connectors.switchboard.base import PhoneState
 from rules.errors import StoreError
 from rules.model import ActionStatus, Moment
 from sync.store import records as rec
-from sync.store.audit import audit_values, insert_audit, upsert_phone
+from sync.store.audit import audit_values, insert_audit, upsert_phones
 from sync.store.base import (
     ACTIONS,
     REFERRALS,
@@ -32,6 +34,7 @@ from sync.store.base import (
     chunked,
     referral_record,
 )
+from sync.store.group_commit import Batch, Pending
 
 _MOMENT_ORDER = {Moment.END: 0, Moment.CHANGE: 1, Moment.START: 2}
 _FINAL = (ActionStatus.DONE, ActionStatus.KEPT, ActionStatus.MISSED, ActionStatus.FAILED)
@@ -125,8 +128,14 @@ class ExecutionStore(StoreBase):
         with self._read() as conn:
             return [action_record(r) for r in conn.execute(query)]
 
-    def next_due(self) -> datetime | None:
-        """The earliest time any live action or pending publication needs the process."""
+    def next_due(self, now: datetime) -> datetime | None:
+        """The earliest time any live action or pending publication needs the process.
+
+        A referral whose switchboard copy differs from the plan (a re-plan just made
+        or changed it: ``next_attempt_at`` is unset) is due ``now``, so what a re-plan
+        produced is published at once rather than at the next tick.
+        """
+        r = REFERRALS.c
         with self._read() as conn:
             action = conn.scalar(
                 select(func.min(func.coalesce(ACTIONS.c.next_attempt_at, ACTIONS.c.due_at))).where(
@@ -134,14 +143,19 @@ class ExecutionStore(StoreBase):
                 )
             )
             publish = conn.scalar(
-                select(func.min(REFERRALS.c.next_attempt_at)).where(
-                    REFERRALS.c.publish_error.is_(None)
-                )
+                select(
+                    func.min(func.coalesce(r.next_attempt_at, literal(now, r.next_attempt_at.type)))
+                ).where(_PENDING_PUBLICATION, r.publish_error.is_(None))
             )
         times = [t for t in (action, publish) if t is not None]
         return min(times) if times else None
 
     # -- carrying out ------------------------------------------------------------------------
+
+    def _write_batch(self, conn: Connection, batch: Batch) -> None:
+        """A group commit's phone states and audit lines, one statement each."""
+        upsert_phones(conn, batch.phones)
+        insert_audit(conn, batch.audit)
 
     def claim(self, action: rec.StoredAction, now: datetime) -> rec.StoredAction | None:
         """Mark ``action`` ``sending`` (attempts + 1) and commit, before the switchboard call.
@@ -149,18 +163,22 @@ class ExecutionStore(StoreBase):
         Only if it is still live with the same idempotency key: None when a re-plan
         changed or cancelled it since it was read (the caller then leaves it to the
         next pass). Returns the action as stored now. ``StoreLost`` when the store's
-        file is not the one opened any more (nothing is claimed then).
+        file is not the one opened any more (nothing is claimed then). Claims made by
+        several threads at once share one transaction (``sync.store.group_commit``).
         """
-        self.verify()
-        with self._conn() as conn:
-            row = conn.execute(
-                _mark_sending(), {"b_id": action.id, "b_key": action.idempotency_key}
-            ).first()
-        return None if row is None else action_record(row)
+        params = {"b_id": action.id, "b_key": action.idempotency_key}
+
+        def mark(conn: Connection, _batch: Batch) -> int | None:
+            return conn.execute(_mark_sending(), params).scalar()
+
+        attempts = self.writes.run(mark, verify=True)
+        if attempts is None:
+            return None
+        return replace(action, status=ActionStatus.SENDING, attempts=attempts)
 
     def finish_action(
         self,
-        action_id: int,
+        action: rec.StoredAction,
         now: datetime,
         *,
         status: ActionStatus,
@@ -169,16 +187,21 @@ class ExecutionStore(StoreBase):
         state: PhoneState | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
-        expect_key: str | None = None,
-    ) -> rec.StoredAction | None:
+        guarded: bool = True,
+        on_done: Callable[[bool], None] | None = None,
+    ) -> Pending[bool]:
         """Record an action's outcome, the phone state and its audit line in one transaction.
 
-        With ``expect_key`` only if the action is still live with that idempotency key
-        (None otherwise: a re-plan changed it since it was read).
+        Queued for the next group commit (``sync.store.group_commit``); the
+        ``Pending`` says, once committed, whether it was recorded (``on_done`` is
+        called with that then). ``guarded``: only if the action is still live with
+        ``action``'s idempotency key (False otherwise: a re-plan changed it since
+        it was read); unguarded (an action we claimed) it is always recorded, and
+        ``StoreError`` when the action does not exist.
         """
         final = status in _FINAL
         params: dict[str, Any] = {
-            "b_id": action_id,
+            "b_id": action.id,
             "status": status,
             "last_error": error,
             "next_attempt_at": retry_at,
@@ -188,20 +211,22 @@ class ExecutionStore(StoreBase):
         if state is not None:
             params["result_version"] = state.version
             params["result_changed_by"] = state.changed_by
-        if expect_key is not None:
-            params["b_key"] = expect_key
-        stmt = _finish(final=final, result=state is not None, guarded=expect_key is not None)
-        with self._conn() as conn:
-            row = conn.execute(stmt, params).first()
-            if row is None:
-                if expect_key is not None:
-                    return None
-                raise StoreError(f"store: planned action {action_id} does not exist")
-            stored = action_record(row)
+        if guarded:
+            params["b_key"] = action.idempotency_key
+        stmt = _finish(final=final, result=state is not None, guarded=guarded)
+        audit = audit_values(now, action, rec.AuditKind.ACTION, outcome, detail)
+
+        def record(conn: Connection, batch: Batch) -> bool:
+            if conn.execute(stmt, params).rowcount != 1:
+                if guarded:
+                    return False
+                raise StoreError(f"store: planned action {action.id} does not exist")
             if state is not None:
-                upsert_phone(conn, stored.user_id, state, now)
-            insert_audit(conn, [audit_values(now, stored, rec.AuditKind.ACTION, outcome, detail)])
-        return stored
+                batch.phones[action.user_id] = (state, now)
+            batch.audit.append(audit)
+            return True
+
+        return self.writes.submit(record, on_done=on_done)
 
     # -- referrals outbox --------------------------------------------------------------------
 
@@ -231,11 +256,7 @@ class ExecutionStore(StoreBase):
         query = (
             select(REFERRALS)
             .where(
-                or_(
-                    r.active.is_(True)
-                    & (r.published_hash.is_(None) | (r.published_hash != r.content_hash)),
-                    r.active.is_(False) & r.published_hash.is_not(None),
-                ),
+                _PENDING_PUBLICATION,
                 r.publish_error.is_(None),
                 or_(r.next_attempt_at.is_(None), r.next_attempt_at <= now),
             )
@@ -293,6 +314,16 @@ class ExecutionStore(StoreBase):
 
 # -- statements, built once (building a Core statement costs more CPU than running it) ---------
 
+#: a referral whose switchboard copy differs from the plan (new, changed, or dropped)
+_PENDING_PUBLICATION = or_(
+    REFERRALS.c.active.is_(True)
+    & (
+        REFERRALS.c.published_hash.is_(None)
+        | (REFERRALS.c.published_hash != REFERRALS.c.content_hash)
+    ),
+    REFERRALS.c.active.is_(False) & REFERRALS.c.published_hash.is_not(None),
+)
+
 _DUE_OF_USERS = select(ACTIONS).where(
     ACTIONS.c.user_id.in_(bindparam("b_users", expanding=True)),
     ACTIONS.c.status.in_(rec.LIVE_STATUSES),
@@ -312,9 +343,10 @@ def _where_action(stmt: Any, guarded: bool) -> Any:
 
 @cache
 def _mark_sending() -> Any:
+    """Mark a live action ``sending``; returns its new attempt count (none: not live any more)."""
     stmt = _where_action(update(ACTIONS), guarded=True)
     values = {"status": ActionStatus.SENDING, "attempts": ACTIONS.c.attempts + 1}
-    return stmt.values(values).returning(*ACTIONS.c)
+    return stmt.values(values).returning(ACTIONS.c.attempts)
 
 
 @cache
@@ -325,7 +357,7 @@ def _finish(*, final: bool, result: bool, guarded: bool) -> Any:
     if result:
         columns += ["result_version", "result_changed_by"]
     stmt = _where_action(update(ACTIONS), guarded)
-    return stmt.values({c: bindparam(c) for c in columns}).returning(*ACTIONS.c)
+    return stmt.values({c: bindparam(c) for c in columns})
 
 
 @cache

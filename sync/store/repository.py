@@ -75,6 +75,8 @@ class Store(SourceStore, PlanStore, ExecutionStore, AuditStore, PushStore, Lease
             )
 
     def close(self) -> None:
+        """Commit the writes still queued, then close the database connections."""
+        self.writes.close()
         self.engine.dispose()
 
     # -- users -------------------------------------------------------------------------------

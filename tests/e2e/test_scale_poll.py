@@ -194,11 +194,6 @@ def test_an_edit_among_200_users_polled_every_2_s_is_seen_and_re_planned_in_time
     assert "still syncing after" not in lags.stderr
 
 
-@pytest.mark.xfail(
-    reason="until the store's next_due counts a freshly planned referral (issue 9, 'exec'): "
-    "a re-plan's publication waits for the 30 s reconcile tick",
-    strict=False,
-)
 def test_an_edit_among_200_users_polled_every_2_s_reaches_the_switchboard_in_time(
     lags: Lags,
 ) -> None:

@@ -57,12 +57,26 @@ def test_wakeup_is_armed_at_the_next_due_action_and_moves_with_the_plan(schedule
     cal.put(meeting("m1", T0 + timedelta(minutes=20), 30))
     service.clock.advance(timedelta(minutes=5))
     service.poll_source("anna-cal")
+    # the re-plan changed the referral: it is published at once, not at the next tick
+    wake = wrapped.next_wakeup()
+    assert wake is not None
+    assert abs(wake - service.clock.now()) < timedelta(seconds=1)
+    service.execute_due()  # what the wake-up job runs
     wake = wrapped.next_wakeup()
     assert wake is not None
     assert abs(wake - (T0 + timedelta(minutes=20))) < timedelta(seconds=1)
     cal.remove("m1")
     service.poll_source("anna-cal")
+    assert abs(wrapped.next_wakeup() - service.clock.now()) < timedelta(seconds=1)  # withdraw
+    service.execute_due()
     assert wrapped.next_wakeup() is None
+
+
+def test_a_wakeup_armed_while_a_pass_runs_is_not_skipped(scheduler) -> None:  # type: ignore[no-untyped-def]
+    wrapped, _service, _cal = scheduler
+    job = wrapped.scheduler.get_job("wakeup")
+    assert job is not None
+    assert job.max_instances == 2  # APScheduler drops a date job's run when an instance runs
 
 
 def test_shutdown_stops_the_scheduler(scheduler) -> None:  # type: ignore[no-untyped-def]

@@ -35,6 +35,8 @@ def test_meeting_moved_before_it_starts_reschedules_both_actions(world) -> None:
     cal.put(meeting("m1", T0 + 3 * H, 30, "close|open"))
     clock.set(T0 + 10 * M)
     service.poll_sources()
+    assert service.next_action_due() == T0 + 10 * M  # the moved referral is published at once
+    assert service.execute_due() == []
     assert service.next_action_due() == T0 + 3 * H
     clock.set(T0 + 2 * H)
     assert service.execute_due() == []  # nothing at the old time
