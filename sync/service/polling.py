@@ -119,6 +119,18 @@ class Poller:
         except futures.CancelledError:
             return False
 
+    def sync_in_background(self, source_id: str) -> Future[bool] | None:
+        """Start one sync of ``source_id`` (unless it backs off); its future, None when a
+        sync of it is running already. Whether it changed events: ``outcome``."""
+        return self.runner.submit(
+            source_id, functools.partial(self._sync_unless_backing_off, source_id)
+        )
+
+    @staticmethod
+    def outcome(source_id: str, future: Future[bool]) -> bool:
+        """Whether a finished sync changed events; a store failure is raised, others logged."""
+        return _outcome(source_id, future)
+
     def next_poll(self) -> datetime | None:
         """When the next source is due (now for one never polled); None without sources."""
         state = {s.id: s for s in self.store.sources()}
