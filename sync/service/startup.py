@@ -7,9 +7,11 @@ the soonest action (or retry), then everybody else in config order. At most
 ``settings.sync_workers`` x 2 syncs are in flight at once (so 10,000 sources are
 not 10,000 waiting threads), and whenever a batch of users has been read, or a
 fraction of a second has passed, it re-plans those users in one transaction
-(``Service.replan_users``) and carries out what is due (``Service.execute_due``),
-so due actions go out from the first batch on. Every user is re-planned once
-(also one without calendars or whose sync failed: the window moved on).
+(``Service.replan_users``) and wakes its executing thread, which carries out
+what is due (``Service.execute_due``) while the reading goes on, so due actions
+go out from the first batch on and publishing never holds up the reading.
+Every user is re-planned once (also one without calendars or whose sync
+failed: the window moved on).
 
 It runs in a thread of its own, which ``Service.start`` waits for at most
 ``settings.startup_sync_wait``; the rest is read behind the running service.
@@ -53,13 +55,24 @@ class StartupReader:
         self.read_users = 0
         self._events: list[ActionEvent] = []
         self._events_lock = threading.Lock()
+        #: set after each batch: the executing thread sends what is due, reading goes on
+        self._kick = threading.Event()
+        self._executing = threading.Thread(
+            target=self._execute, name="calref-startup-execute", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
+        self._executing.start()
 
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every calendar to be read; whether it was."""
-        return self.done.wait(timeout)
+        """Wait up to ``timeout`` seconds for every calendar to be read and what that made
+        due to be sent; whether it was."""
+        deadline = time.monotonic() + timeout
+        if not self.done.wait(timeout):
+            return False
+        self._executing.join(max(0.0, deadline - time.monotonic()))
+        return not self._executing.is_alive()
 
     def take_events(self) -> list[ActionEvent]:
         """The actions carried out by the batches so far (and forget them)."""
@@ -177,9 +190,26 @@ class StartupReader:
             return
         service.replan_users(sorted(set(users)))
         self.read_users += len(users)
-        events = service.execute_due()
-        with self._events_lock:
-            self._events.extend(events)
+        self._kick.set()
+
+    def _execute(self) -> None:
+        """Send what is due after each batch (switchboard calls never hold up the reading)."""
+        while True:
+            kicked = self._kick.wait(FLUSH_SECONDS)
+            if not kicked:
+                if self.done.is_set() and not self._kick.is_set():
+                    return
+                continue
+            self._kick.clear()
+            if self.service.gate.closed or not self.service.started:
+                continue
+            try:
+                events = self.service.execute_due()
+            except Exception:
+                log.exception("start-up: carrying out due actions failed; the tick retries")
+                continue
+            with self._events_lock:
+                self._events.extend(events)
 
     def _late(self, source_id: str, future: Future[bool]) -> None:
         try:
