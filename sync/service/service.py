@@ -183,7 +183,8 @@ class Service:
         ``StartupReader`` (``sync/service/startup.py``): the users with the soonest
         stored work first, each batch re-planned and its due actions sent as soon as
         it is read. This waits for it at most ``settings.startup_sync_wait``, then
-        catches up from the stored plan; the rest is read behind the running service.
+        catches up from the stored plan (unless the reader is still at it: then its
+        thread does, and the rest is read behind the running service).
         Actions parked because the switchboard did not know their user are tried
         again now (the directory or the config may have changed).
         """
@@ -199,7 +200,8 @@ class Service:
         reader = StartupReader(self, on_done=self._read_at_startup)
         self.startup = reader
         reader.start()
-        if not reader.wait(self.settings.startup_sync_wait.total_seconds()):
+        read_all = reader.wait(self.settings.startup_sync_wait.total_seconds())
+        if not read_all:
             log.info(
                 "start-up: %s of %s read so far; the rest is read behind the running service",
                 reader.read_users,
@@ -210,6 +212,8 @@ class Service:
             plural(len(self.users), "user"),
             plural(len(self.sources), "source"),
         )
+        if not read_all:  # the reader's thread sends what is due: the timers start now
+            return reader.take_events()
         events = reader.take_events()
         return events + self.execute_due()
 
