@@ -30,13 +30,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import Any
 
 from rules.errors import StoreError, StoreLost
-
-if TYPE_CHECKING:
-    from sync.service.executor import ActionEvent
-    from sync.service.service import Service
+from sync.service.executor import ActionEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,9 @@ FLUSH_SECONDS = 0.05
 class StartupReader:
     """Reads every calendar once at start-up, most urgent users first (a background thread)."""
 
-    def __init__(self, service: Service, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(self, service: Any, on_done: Callable[[], None] | None = None) -> None:
+        """``service``: the ``sync.service.service.Service`` that owns this (which imports
+        this module, so it is not named here)."""
         self.service = service
         self.on_done = on_done
         self.done = threading.Event()
@@ -128,7 +127,7 @@ class StartupReader:
                     in_flight[source_id] = time.monotonic()
                     futures[source_id] = future
                     future.add_done_callback(
-                        lambda f, sid=source_id: finished.put((sid, f))  # type: ignore[misc]
+                        lambda f, sid=source_id: finished.put((sid, f))
                     )
                 if left[user_id] == 0:
                     ready.append(user_id)
