@@ -7,6 +7,14 @@ a traceback.
 
 from __future__ import annotations
 
+import sys
+
+from sync.cli import early_signals
+from sync.cli.early_signals import StartupInterrupted, stop_on_signal_during_startup
+
+if sys.argv[1:2] == ["run"]:  # before the heavy imports: SIGTERM stops ``calref run`` cleanly
+    stop_on_signal_during_startup()
+
 import functools
 import json
 from collections.abc import Callable
@@ -17,7 +25,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from rules.errors import CalrefError, ValidationError
-from rules.rulefile import default_rules_text
 from rules.wording import plural
 
 app = typer.Typer(
@@ -57,6 +64,8 @@ def reports_errors(func: F) -> F:
 @rules_app.command("default")
 def rules_default() -> None:
     """Print the built-in default rules (a starting point for your own rule file)."""
+    from rules.rulefile import default_rules_text
+
     typer.echo(default_rules_text(), nl=False)
 
 
@@ -146,19 +155,29 @@ def run(
     Several processes may run on one store: one leads (holds the store's lease),
     the others stand by and take over when it stops or its lease lapses.
     """
-    from connectors.clock import SystemClock
-    from sync.cli.logs import setup_logging
-    from sync.cli.runtime import build_service, open_store
-    from sync.cli.shutdown import run_until_stopped
-    from sync.config import load_config
-    from sync.service.lease import LeaderLease
+    stop_on_signal_during_startup()  # main() did already; again for callers of app()
+    try:
+        from connectors.clock import SystemClock
+        from sync.cli.logs import setup_logging
+        from sync.cli.runtime import build_service, open_store
+        from sync.cli.shutdown import run_until_stopped
+        from sync.config import load_config
+        from sync.service.lease import LeaderLease
 
-    setup_logging(as_json=log_json)
-    cfg = load_config(config)
-    clock = SystemClock()
-    store = open_store(cfg)
-    service = build_service(cfg, clock, store=store, lease=LeaderLease(store, clock))
-    code = run_until_stopped(cfg, service)
+        setup_logging(as_json=log_json)
+        early_signals.check()
+        cfg = load_config(config)
+        early_signals.check()
+        clock = SystemClock()
+        store = open_store(cfg)
+        early_signals.check()
+        service = build_service(cfg, clock, store=store, lease=LeaderLease(store, clock))
+        code = run_until_stopped(cfg, service)
+    except StartupInterrupted as stopped:
+        import logging
+
+        logging.getLogger(__name__).info("stopped during start-up (signal %d)", stopped.signum)
+        code = 0
     if code:
         raise typer.Exit(code)
 
@@ -284,4 +303,23 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    if sys.argv[1:2] != ["run"]:
+        app()
+        return
+    stop_on_signal_during_startup()
+    try:
+        app()
+        code: int = 0
+    except SystemExit as stopped:  # StartupInterrupted too (code 0)
+        if isinstance(stopped.code, str):
+            print(stopped.code, file=sys.stderr)
+        code = stopped.code if isinstance(stopped.code, int) else int(stopped.code is not None)
+    # calref run has cleaned up (sync/cli/shutdown.py): end without tearing down the
+    # interpreter, which waits on busy calendar threads and frees every object (seconds)
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

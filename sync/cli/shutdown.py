@@ -12,6 +12,12 @@ idempotency key on the next start (the switchboard replays its answer).
 Threads stuck in a calendar or a call never hold the exit up (``os._exit``
 once the clean-up is done or its time is up).
 
+Before that (reading the config, opening and migrating the store, building the
+sources: all in the main thread), ``sync/cli/early_signals.py`` makes SIGTERM and
+SIGINT raise ``StartupInterrupted`` wherever the main thread is, and ``calref
+run`` exits cleanly (code 0, "stopped during start-up") within a fraction of a
+second; ``sync/cli/main.py`` installs it before anything heavy is imported.
+
 Exit codes: 0 after a signal; 3 when the store's file was deleted or replaced
 while running (``StoreLost``; the message is printed); 2 for a ``CalrefError`` at
 start-up and 1 for any other start-up failure (both printed here).
@@ -29,16 +35,17 @@ from typing import Any
 
 from rules.errors import CalrefError, StoreLost
 from rules.wording import plural
+from sync.cli import early_signals
 from sync.config import AppConfig
 from sync.service.scheduler import ServiceScheduler
 from sync.service.service import Service
 
-# The one name not taken from __name__: lines of the running service read "calref: ..."
-# (docs/cli.md and the e2e tests quote them).
 log = logging.getLogger(__name__)
 
 #: seconds the clean-up (push listener, lease, store) gets after the calls ended
 CLEANUP_GRACE = 0.8
+#: how often the waiting main thread wakes up to run a pending signal handler (seconds)
+WAKE_EVERY = 0.1
 #: exit code when the store was lost while running
 STORE_LOST_EXIT = 3
 
@@ -66,6 +73,8 @@ def run_until_stopped(cfg: AppConfig, service: Service) -> int:
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if early_signals.received:  # a signal during start-up that something swallowed
+        stop.set()
     scheduler = ServiceScheduler(service)
     store_name = cfg.file.store.split("@")[-1]
     push: list[Any] = []  # the push runtime while this process leads
@@ -100,7 +109,10 @@ def run_until_stopped(cfg: AppConfig, service: Service) -> int:
     scheduler.on_lead(before=before_lead, after=after_lead, standby=stop_push)
     starter = threading.Thread(target=start, name="calref-start", daemon=True)
     starter.start()
-    stop.wait()
+    # a signal delivered to another thread runs its handler only when the main thread wakes
+    # up: it wakes every WAKE_EVERY seconds, so a stop never waits on a busy start-up
+    while not stop.wait(WAKE_EVERY):
+        pass
     log.info("stopping")
     service.stop()
     _quietly(lambda: scheduler.shutdown(wait=False))

@@ -45,6 +45,15 @@ class AppConfig:
     rules: RuleSet
     policy: ForwardPolicy
     _connections: dict[str, BaseModel] = field(default_factory=dict)
+    #: user id -> (the user, their calendar entries), built on first use
+    _by_id: dict[str, tuple[User, list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def _index(self) -> dict[str, tuple[User, list[dict[str, Any]]]]:
+        if len(self._by_id) != len(self.users):
+            self._by_id.clear()
+            for user, entry in zip(self.users, self.file.users, strict=True):
+                self._by_id.setdefault(user.id, (user, entry.calendars))
+        return self._by_id
 
     @property
     def base_dir(self) -> Path:
@@ -55,9 +64,9 @@ class AppConfig:
         return tuple(d.lower() for d in self.file.organization.domains)
 
     def user(self, user_id: str) -> User:
-        for user in self.users:
-            if user.id == user_id:
-                return user
+        found = self._index().get(user_id)
+        if found is not None:
+            return found[0]
         known = ", ".join(u.id for u in self.users) or "none"
         raise ConfigError([Problem(str(self.path), None, None, f"no user '{user_id}' ({known})")])
 
@@ -68,7 +77,10 @@ class AppConfig:
         return Mailbox(user.id, user.email, self.org_domains, self.file.timezone)
 
     def calendar_entries(self, user_id: str) -> list[dict[str, Any]]:
-        return next(u.calendars for u in self.file.users if u.id == user_id)
+        found = self._index().get(user_id)
+        if found is None:
+            raise KeyError(user_id)
+        return found[1]
 
     def connection(self, kind: str, model: type[Model]) -> Model:
         """The validated connection block for ``kind`` (empty for a kind that takes none),

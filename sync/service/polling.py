@@ -247,6 +247,18 @@ class Poller:
             self.store.touch_sources(sorted(touched.items()))
         return len(touched)
 
+    def sync_in_background(self, source_id: str) -> Future[bool] | None:
+        """Start one sync of ``source_id`` (unless it backs off); its future, None when a
+        sync of it is running already. Whether it changed events: ``outcome``."""
+        return self.runner.submit(
+            source_id, functools.partial(self._sync_unless_backing_off, source_id)
+        )
+
+    @staticmethod
+    def outcome(source_id: str, future: Future[bool]) -> bool:
+        """Whether a finished sync changed events; a store failure is raised, others logged."""
+        return _outcome(source_id, future)
+
     def _sync_unless_backing_off(self, source_id: str) -> bool:
         if _backing_off(self._state(source_id), self.clock.now()):
             return False

@@ -47,6 +47,7 @@ from sync.service.polling import Poller
 from sync.service.replan import diff_plan
 from sync.service.retries import CallRetries
 from sync.service.settings import ServiceSettings
+from sync.service.startup import StartupReader
 from sync.store import Store
 from sync.store.changes import PlanDiff
 from sync.store.records import AuditKind, Outcome
@@ -127,6 +128,8 @@ class Service:
         self._exec_lock = threading.Lock()
         self._plan_lock = threading.Lock()
         self.started = False
+        #: the start-up's calendar reading, once ``start`` began it
+        self.startup: StartupReader | None = None
 
     @property
     def settings(self) -> ServiceSettings:
@@ -173,12 +176,15 @@ class Service:
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> list[ActionEvent]:
-        """Migrate the store, register users and sources, read calendars, then catch up.
+        """Migrate the store, register users and sources, then read calendars and catch up.
 
         With a lease, only once it is taken: a standby returns ``[]`` having done
-        nothing but migrate and try (``tick`` tries again). Calendars are read for
-        at most ``settings.startup_sync_wait``: a user whose calendar is slower is
-        caught up from the stored plan, and re-planned when the read comes in.
+        nothing but migrate and try (``tick`` tries again). Calendars are read by a
+        ``StartupReader`` (``sync/service/startup.py``): the users with the soonest
+        stored work first, each batch re-planned and its due actions sent as soon as
+        it is read. This waits for it at most ``settings.startup_sync_wait``, then
+        catches up from the stored plan (unless the reader is still at it: then its
+        thread does, and the rest is read behind the running service).
         Actions parked because the switchboard did not know their user are tried
         again now (the directory or the config may have changed).
         """
@@ -191,17 +197,31 @@ class Service:
         except SQLAlchemyError as err:
             raise StoreError(f"store: cannot write the database: {_db_reason(err)}") from None
         self.started = True
-        replanned = self.poll_sources(
-            force=True, wait=self.settings.startup_sync_wait.total_seconds()
-        )
-        # Users whose calendars did not change still need a plan for the current window.
-        self.replan_users(sorted(self.users.keys() - replanned))
+        reader = StartupReader(self, on_done=self._read_at_startup)
+        self.startup = reader
+        reader.start()
+        read_all = reader.wait(self.settings.startup_sync_wait.total_seconds())
+        if not read_all:
+            log.info(
+                "start-up: %s of %s read so far; the rest is read behind the running service",
+                reader.read_users,
+                plural(len(self.users), "user"),
+            )
         log.info(
             "service started: %s, %s",
             plural(len(self.users), "user"),
             plural(len(self.sources), "source"),
         )
-        return self.execute_due()
+        if not read_all:  # the reader's thread sends what is due: the timers start now
+            return reader.take_events()
+        events = reader.take_events()
+        return events + self.execute_due()
+
+    def _read_at_startup(self) -> None:
+        """Every calendar was read once (``StartupReader``)."""
+        if self.startup is not None and not self.gate.closed:
+            log.info("start-up: every calendar read (%s)", plural(len(self.users), "user"))
+        self._changed()
 
     def stop(self) -> None:
         """Start no new switchboard call and no new calendar sync (shutting down)."""

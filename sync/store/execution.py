@@ -128,6 +128,18 @@ class ExecutionStore(StoreBase):
         with self._read() as conn:
             return [action_record(r) for r in conn.execute(query)]
 
+    def soonest_by_user(self) -> dict[str, datetime]:
+        """Each user's soonest live action (or retry), in one query: start-up reads the
+        calendars of the users with the soonest work first."""
+        soonest = func.min(func.coalesce(ACTIONS.c.next_attempt_at, ACTIONS.c.due_at))
+        query = (
+            select(ACTIONS.c.user_id, soonest)
+            .where(ACTIONS.c.status.in_(rec.LIVE_STATUSES))
+            .group_by(ACTIONS.c.user_id)
+        )
+        with self._read() as conn:
+            return {user: at for user, at in conn.execute(query) if at is not None}
+
     def next_due(self, now: datetime) -> datetime | None:
         """The earliest time any live action or pending publication needs the process.
 
