@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from switchboard_people import ANNA, BO, T0
 
 from connectors.clock import VirtualClock
 from connectors.secrets import Secret
@@ -30,22 +31,9 @@ from connectors.switchboard.http import HttpSwitchboard
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from connectors.switchboard.simulator import create_app, run_in_thread
 from rules.errors import SwitchboardError, SwitchboardUnavailable, is_retryable
-from rules.model import PhoneAction, Profile, User
+from rules.model import PhoneAction
 
 TOKEN = "s3cr3t-token-for-tests"
-T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
-ANNA = User(
-    "anna",
-    "Anna Berg",
-    "anna@example.se",
-    "1234",
-    (
-        Profile("desk", "Desk", "1234"),
-        Profile("mobile", "Mobile", "0701234567", ("#mobile",)),
-        Profile("home", "Home office", "086660000"),
-    ),
-)
-BO = User("bo", "Bo Ek", "bo@example.se", "2345")
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ adapter in ``test_switchboard_behaviour``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from switchboard_people import ANNA, BO, T0
 
 from connectors.clock import VirtualClock
 from connectors.switchboard.base import PhoneMode, PublishedReferral
@@ -17,20 +18,6 @@ from connectors.switchboard.sim_faults import Faults
 from connectors.switchboard.sim_state import SimulatedSwitchboard
 from rules.errors import CalrefError
 from rules.model import PhoneAction, Profile, User
-
-T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
-ANNA = User(
-    "anna",
-    "Anna Berg",
-    "anna@example.se",
-    "1234",
-    (
-        Profile("desk", "Desk", "1234"),
-        Profile("mobile", "Mobile", "0701234567", ("#mobile",)),
-        Profile("home", "Home office", "086660000"),
-    ),
-)
-BO = User("bo", "Bo Ek", "bo@example.se", "2345")
 
 
 @pytest.fixture
