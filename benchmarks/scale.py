@@ -59,7 +59,7 @@ from scale_calendars import (
     write_calendars,
     write_simulator_config,
 )
-from scale_procs import Children, Simulator, calref_command, free_port, wait_healthy
+from scale_procs import Children, Simulator, free_port, wait_healthy
 from scale_report import (
     Result,
     Settings,
@@ -146,19 +146,7 @@ def n_rows(users: int, base: Path, children: Children, s: Settings, out: list[Re
     sim = Simulator(f"http://127.0.0.1:{port}")
     write_simulator_config(folder / "simulator.yaml", users, sim.url)
     say(f"{users:,} users: starting calref simulator")
-    server = children.start(
-        calref_command(
-            "simulator",
-            "--config",
-            "simulator.yaml",
-            "--port",
-            str(port),
-            "--latency",
-            f"{s.latency:g}",
-        ),
-        folder,
-        "simulator",
-    )
+    server = children.start_simulator(folder, port, s.latency)
     try:
         wait_healthy(sim, server, 120 + users * 0.05)
         say(f"{users:,} users: calref run (fresh store, steady window, second start, SIGTERM)")

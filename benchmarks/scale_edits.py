@@ -56,19 +56,7 @@ def run_case(
     sim = Simulator(f"http://127.0.0.1:{port}")
     write_simulator_config(folder / "simulator.yaml", users, sim.url)
     write_config(folder / "config.yaml", users, sim.url, poll_seconds=interval)
-    server = children.start(
-        calref_command(
-            "simulator",
-            "--config",
-            "simulator.yaml",
-            "--port",
-            str(port),
-            "--latency",
-            f"{s.latency:g}",
-        ),
-        folder,
-        "simulator",
-    )
+    server = children.start_simulator(folder, port, s.latency)
     proc = None
     try:
         wait_healthy(sim, server, 60 + users * 0.05)

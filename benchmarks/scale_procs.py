@@ -78,6 +78,11 @@ class Children:
 
     procs: list[Proc] = field(default_factory=list)
 
+    def start_simulator(self, folder: Path, port: int, latency: float) -> Proc:
+        """``calref simulator`` on ``port`` with ``folder/simulator.yaml``."""
+        args = ("--config", "simulator.yaml", "--port", str(port), "--latency", f"{latency:g}")
+        return self.start(calref_command("simulator", *args), folder, "simulator")
+
     def start(self, args: list[str], cwd: Path, name: str) -> Proc:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         out, err = cwd / f"{name}.out", cwd / f"{name}.err"
