@@ -102,6 +102,14 @@ class Poller:
                 self._schedule(source_id, at)
         return self._known
 
+    def forget(self) -> None:
+        """Drop the bookkeeping kept in memory: another process may have polled meanwhile
+        (this one lost the lease), so the next use reads it from the store again."""
+        with self._lock:
+            self._known = None
+            self._next.clear()
+            self._heap.clear()
+
     def _state(self, source_id: str) -> SourceState:
         with self._lock:
             return self._load()[source_id]

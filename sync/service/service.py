@@ -258,6 +258,7 @@ class Service:
     def _stood_down(self) -> None:
         """The lease was lost: act no more until it is taken again (``start``)."""
         self.started = False
+        self.poller.forget()
 
     def _stopped_for_good(self, err: StoreLost) -> None:
         """The store was lost: start nothing ever again."""

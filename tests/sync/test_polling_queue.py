@@ -163,3 +163,19 @@ def test_a_failing_source_waits_in_the_queue_until_its_backoff_ends(
     assert stored is not None and stored.backoff_until is not None
     assert service.poller.due_at("anna-cal") == stored.backoff_until
     assert stored.backoff_until > clock.now() + timedelta(seconds=10)
+
+
+def test_a_poller_that_forgets_reads_what_another_process_wrote_meanwhile(
+    sqlite_store: Store, clock: VirtualClock
+) -> None:
+    users = make_users("anna")
+    sim = SimulatedSwitchboard(users, clock=clock)
+    cal = StableCalendar("anna-cal", [meeting("m1", T0 + timedelta(hours=1), 30)])
+    service = build_service(sqlite_store, sim, clock, {"anna": [cal]}, users)
+    service.start()
+    interval = service.settings.interval_for("anna-cal")
+    elsewhere = clock.now() + timedelta(minutes=10)
+    sqlite_store.touch_sources([("anna-cal", elsewhere)])  # another leader polled it later
+    assert service.poller.due_at("anna-cal") != elsewhere + interval  # still its own memory
+    service.poller.forget()
+    assert service.poller.due_at("anna-cal") == elsewhere + interval
